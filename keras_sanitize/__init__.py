@@ -1,0 +1,86 @@
+"""keras_sanitize: input-sanitization middleware for Keras models.
+
+Validators, filters, encoders and verifiers per modality (text, image, audio,
+tensor) compose into pipelines that check raw inputs before a model sees them.
+
+Example:
+    >>> import keras_sanitize as ks
+    >>> report = ks.validate("Hello, world")
+    >>> report.ok
+    True
+
+Submodules that need heavy dependencies (Keras, Pillow, soundfile) are imported
+lazily on first attribute access, so ``import keras_sanitize`` stays light and
+works without a configured Keras backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from keras_sanitize._dispatch import validate
+from keras_sanitize.config import deserialize_stage, register_stage, serialize_stage
+from keras_sanitize.errors import (
+    ArtifactError,
+    ConfigError,
+    InputRejected,
+    OutputRejected,
+    SanitizeError,
+)
+from keras_sanitize.findings import Action, Finding, Report, Severity
+from keras_sanitize.pipeline import Pipeline
+from keras_sanitize.stage import Context, Encoder, Filter, Stage, Validator, Verifier
+
+__version__ = "0.1.0"
+
+# name -> (module, attribute or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "tensor": ("keras_sanitize.tensor", None),
+    "text": ("keras_sanitize.text", None),
+    "image": ("keras_sanitize.image", None),
+    "audio": ("keras_sanitize.audio", None),
+    "testing": ("keras_sanitize.testing", None),
+}
+
+__all__ = [
+    "Action",
+    "ArtifactError",
+    "ConfigError",
+    "Context",
+    "Encoder",
+    "Filter",
+    "Finding",
+    "InputRejected",
+    "OutputRejected",
+    "Pipeline",
+    "Report",
+    "SanitizeError",
+    "Severity",
+    "Stage",
+    "Validator",
+    "Verifier",
+    "__version__",
+    "deserialize_stage",
+    "register_stage",
+    "serialize_stage",
+    "validate",
+    *_LAZY,
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from keras_sanitize import tensor, testing
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'keras_sanitize' has no attribute {name!r}")
+    module = importlib.import_module(target[0])
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,103 @@
+"""``validate()``: pick the modality from the value and run its default pipeline."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+import numpy as np
+
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.findings import Finding, Report, Severity, echo
+from keras_sanitize.sniff import LibmagicMissing, sniff_mime
+from keras_sanitize.stage import Stage
+
+__all__ = ["default_pipeline", "detect_modality", "validate"]
+
+MODALITIES = ("text", "image", "audio", "tensor")
+_defaults: dict[str, Stage] = {}
+_lock = threading.Lock()
+
+
+def default_pipeline(modality: str) -> Stage:
+    """The shared default pipeline of ``modality`` (built once; stages are immutable)."""
+    if modality not in MODALITIES:
+        raise ConfigError(f"modality must be one of {list(MODALITIES)}. Received: modality={modality!r}")
+    pipe = _defaults.get(modality)
+    if pipe is None:
+        with _lock:
+            pipe = _defaults.get(modality)
+            if pipe is None:
+                module = importlib.import_module(f"keras_sanitize.{modality}")
+                pipe = module.default()
+                _defaults[modality] = pipe
+    return pipe
+
+
+def detect_modality(value: Any) -> str | None:
+    """Guess the modality of ``value``: str -> text, bytes -> sniffed, arrays -> tensor.
+
+    Bytes are sniffed (libmagic): images -> image, audio -> audio, anything
+    textual -> text. Returns ``None`` for values no modality accepts.
+    """
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        mime = sniff_mime(value)
+        if mime.startswith("image/"):
+            return "image"
+        if mime.startswith("audio/") or mime in ("application/ogg", "video/ogg"):
+            return "audio"
+        if mime.startswith("text/") or mime in ("application/x-empty", "application/json"):
+            return "text"
+        return None
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        return "tensor"
+    mod = type(value).__module__ or ""
+    if mod.startswith("PIL."):
+        return "image"
+    if isinstance(value, (list, tuple)) or mod.startswith(("jax", "torch", "tensorflow", "keras")):
+        return "tensor"
+    return None
+
+
+def _refusal(code: str, message: str, modality: str | None) -> Report:
+    finding = Finding(code, message, Severity.HIGH, stage="validate", fatal=True)
+    return Report(False, None, (finding,), {}, modality)
+
+
+def validate(value: Any, modality: str | None = None, pipeline: Stage | None = None) -> Report:
+    """Check one input with the right default pipeline; never raises on bad input.
+
+    Args:
+        value: a str, bytes (image, audio or UTF-8 text, sniffed by content),
+            a numpy array, or a PIL image.
+        modality: force ``"text"``, ``"image"``, ``"audio"`` or ``"tensor"``.
+        pipeline: run this stage/pipeline instead of a default.
+
+    Example:
+        >>> import keras_sanitize as ks
+        >>> ks.validate("What is the capital of France?").ok
+        True
+    """
+    if pipeline is not None:
+        if not isinstance(pipeline, Stage):
+            raise ConfigError(f"validate: pipeline must be a Stage or Pipeline. Received: {pipeline!r}")
+        return pipeline.run(value)
+    if modality is None:
+        try:
+            modality = detect_modality(value)
+        except LibmagicMissing as exc:
+            return _refusal("core.libmagic_missing", str(exc), None)
+        if modality is None:
+            return _refusal(
+                "core.unsupported_type",
+                f"cannot tell the modality of {echo(value)}: give str (text), bytes of an image, "
+                f"audio or UTF-8 text, a numpy array, or a PIL image; or pass modality=",
+                None,
+            )
+    pipe = default_pipeline(modality)
+    return pipe.run(value)
+
+

@@ -1,0 +1,1 @@
+"""Hostile-input generation: Hypothesis strategies and model pre-analysis."""

@@ -1,0 +1,348 @@
+"""Stages: the small, configurable steps a pipeline runs in a flat loop.
+
+Four kinds, each a base class here:
+
+* :class:`Validator` looks and never changes the value; it reports findings.
+* :class:`Filter` removes what is dangerous and reports what it removed.
+* :class:`Encoder` turns the value into a safe canonical representation.
+* :class:`Verifier` scores the value with a detector.
+
+A stage is configured at construction (bad arguments raise
+:class:`~keras_sanitize.ConfigError`), is stateless at call time and therefore
+thread-safe, and serializes through ``get_config``/``from_config``. A stage's
+``policy`` maps finding codes (or dotted prefixes of them, or ``"*"``) to the
+action they take: ``"reject"``, ``"sanitize"`` or ``"warn"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, NoReturn
+
+from keras_sanitize.errors import ConfigError, InputRejected, SanitizeError
+from keras_sanitize.findings import Action, Finding, Report, Severity
+
+__all__ = [
+    "Context",
+    "Encoder",
+    "Filter",
+    "Halt",
+    "Stage",
+    "Validator",
+    "Verifier",
+    "check_choice",
+    "check_number",
+]
+
+_ACTIONS = frozenset(a.value for a in Action)
+_CODE_RE = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*)$")
+
+
+class Halt(SanitizeError):
+    """Raised inside a stage (via :meth:`Context.halt`) when the input cannot go on.
+
+    The pipeline catches it; it never reaches the caller.
+    """
+
+
+class Context:
+    """Collects the findings of one stage call on one input.
+
+    A new context is made for every stage call, so stages stay stateless and
+    thread-safe. Stages report through :meth:`add` and stop the input through
+    :meth:`halt`.
+    """
+
+    __slots__ = ("_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
+
+    def __init__(
+        self,
+        stage: str,
+        policy: Mapping[str, Action],
+        sink: list[Finding],
+        *,
+        index: int | None = None,
+        monitor: bool = False,
+        overrides: tuple[Mapping[str, Action], ...] = (),
+    ) -> None:
+        self.stage = stage
+        self.policy = policy
+        self.index = index
+        self.monitor = monitor
+        self.overrides = overrides
+        self.rejected = False
+        self._sink = sink
+
+    def action_for(self, code: str, default: Action | str) -> Action:
+        """Resolve the action of ``code``.
+
+        Enclosing pipelines' policies win over the stage's own (outermost first);
+        within one policy the exact code wins over the longest dotted prefix,
+        which wins over ``"*"``.
+        """
+        if self.overrides:
+            for policy in self.overrides:
+                hit = _lookup(policy, code)
+                if hit is not None:
+                    return hit
+        if self.policy:
+            hit = _lookup(self.policy, code)
+            if hit is not None:
+                return hit
+        return Action(default)
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        *,
+        severity: Severity | str = Severity.MEDIUM,
+        action: Action | str = Action.REJECT,
+        span: tuple[int, int] | None = None,
+        score: float | None = None,
+        detail: Mapping[str, Any] | None = None,
+        fatal: bool = False,
+    ) -> Finding:
+        """Record a finding; ``action`` is the stage's default, the policy may override it."""
+        act = Action.REJECT if fatal else self.action_for(code, action)
+        extra = dict(detail) if detail else {}
+        if act is Action.REJECT and self.monitor and not fatal:
+            act = Action.WARN
+            extra["monitor"] = "would reject"
+        finding = Finding(
+            code=code,
+            message=message,
+            severity=Severity(severity),
+            action=act,
+            stage=self.stage,
+            index=self.index,
+            span=span,
+            score=score,
+            detail=extra,
+            fatal=fatal,
+        )
+        if act is Action.REJECT:
+            self.rejected = True
+        self._sink.append(finding)
+        return finding
+
+    def halt(self, code: str, message: str, **kwargs: Any) -> NoReturn:
+        """Record a fatal rejecting finding and stop the input (it cannot go on)."""
+        kwargs.setdefault("severity", Severity.HIGH)
+        self.add(code, message, fatal=True, **kwargs)
+        raise Halt(message)
+
+
+def _lookup(policy: Mapping[str, Action], code: str) -> Action | None:
+    hit = policy.get(code)
+    if hit is not None:
+        return hit
+    parts = code.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        hit = policy.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return policy.get("*")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Action]:
+    if policy is None:
+        return {}
+    if not isinstance(policy, Mapping):
+        raise ConfigError(
+            f"{owner}: policy must be a mapping of finding code to action. "
+            f"Received: policy={policy!r}"
+        )
+    out: dict[str, Action] = {}
+    for code, action in policy.items():
+        if not isinstance(code, str) or not _CODE_RE.match(code):
+            raise ConfigError(
+                f"{owner}: policy keys must be dotted finding codes like 'text.bidi' or '*'. "
+                f"Received: {code!r}"
+            )
+        if str(getattr(action, "value", action)) not in _ACTIONS:
+            raise ConfigError(
+                f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. "
+                f"Received: {action!r}"
+            )
+        out[code] = Action(getattr(action, "value", action))
+    return out
+
+
+class Stage:
+    """Base class of all stages. Subclasses implement :meth:`process`.
+
+    Args:
+        name: a name for reports and timings; defaults to the class name in
+            snake case.
+        policy: finding code (or dotted prefix, or ``"*"``) to action.
+
+    Example:
+        >>> import keras_sanitize as ks
+        >>> class NoEmpty(ks.Validator):
+        ...     def check(self, value, ctx):
+        ...         if value == "":
+        ...             ctx.add("text.empty", "empty text; at least 1 character required")
+        >>> NoEmpty().run("").ok
+        False
+    """
+
+    kind: ClassVar[str] = "stage"
+    modality: ClassVar[str] = "any"
+
+    def __init__(self, *, name: str | None = None, policy: Mapping[str, Any] | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"name must be a non-empty string. Received: name={name!r}")
+        self.name: str = name or _snake(type(self).__name__)
+        self.policy: dict[str, Action] = _parse_policy(policy, type(self).__name__)
+
+    # -- the one method subclasses implement ---------------------------------
+    def process(self, value: Any, ctx: Context) -> Any:
+        """Check or transform ``value``; report through ``ctx``; return the new value."""
+        raise NotImplementedError
+
+    # -- running --------------------------------------------------------------
+    def context(
+        self,
+        sink: list[Finding],
+        *,
+        index: int | None = None,
+        monitor: bool = False,
+        overrides: tuple[Mapping[str, Action], ...] = (),
+    ) -> Context:
+        """Make the per-call context this stage reports through."""
+        return Context(
+            self.name, self.policy, sink, index=index, monitor=monitor, overrides=overrides
+        )
+
+    def run(self, value: Any, *, index: int | None = None) -> Report:
+        """Run this stage alone on ``value``; never raises on bad input."""
+        from keras_sanitize.pipeline import run_stages
+
+        return run_stages((self,), value, modality=self.modality, index=index)
+
+    def __call__(self, value: Any) -> Any:
+        """Return the sanitized value, or raise :class:`~keras_sanitize.InputRejected`."""
+        report = self.run(value)
+        if not report.ok:
+            raise InputRejected(rejection_message(report), report)
+        return report.value
+
+    # -- config ----------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as JSON-able data (Keras convention)."""
+        config: dict[str, Any] = {"name": self.name}
+        if self.policy:
+            config["policy"] = {k: v.value for k, v in self.policy.items()}
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Stage:
+        """Build a stage from :meth:`get_config` output."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{cls.__name__}.from_config needs a mapping. Received: {config!r}")
+        try:
+            return cls(**dict(config))
+        except TypeError as exc:
+            raise ConfigError(f"{cls.__name__}: bad config {dict(config)!r}: {exc}") from None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.name))
+
+
+class Validator(Stage):
+    """A stage that looks and never changes the value. Implement :meth:`check`."""
+
+    kind: ClassVar[str] = "validator"
+
+    def check(self, value: Any, ctx: Context) -> None:
+        """Report findings about ``value`` through ``ctx``."""
+        raise NotImplementedError
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        self.check(value, ctx)
+        return value
+
+
+class Filter(Stage):
+    """A stage that removes what is dangerous and returns the cleaned value.
+
+    Filters must be idempotent: ``f(f(x)) == f(x)``.
+    """
+
+    kind: ClassVar[str] = "filter"
+
+
+class Encoder(Stage):
+    """A stage that turns the value into a safe canonical representation."""
+
+    kind: ClassVar[str] = "encoder"
+
+
+class Verifier(Stage):
+    """A stage that scores the value with a detector and reports above a threshold."""
+
+    kind: ClassVar[str] = "verifier"
+
+
+def rejection_message(report: Report) -> str:
+    """The message of an :class:`InputRejected` for ``report``."""
+    rej = report.rejections
+    if not rej:
+        return "input rejected"
+    first = rej[0]
+    more = f" (+{len(rej) - 1} more)" if len(rej) > 1 else ""
+    return f"input rejected by {first.stage}: [{first.code}] {first.message}{more}"
+
+
+# -- argument checks: a bad argument is a ConfigError naming it ---------------
+
+
+def check_number(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    """Validate a numeric constructor argument, raising :class:`ConfigError`.
+
+    Example:
+        >>> check_number("MaxLength", "max_chars", 10, minimum=0, integer=True)
+        10
+    """
+    if value is None and allow_none:
+        return None
+    kind = "an int" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or value != value:
+        raise ConfigError(f"{owner}: {name} must be {kind}. Received: {name}={value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{owner}: {name} must be >= {minimum}. Received: {name}={value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{owner}: {name} must be <= {maximum}. Received: {name}={value!r}")
+    return value
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Validate that ``value`` is one of ``choices``, raising :class:`ConfigError`."""
+    options = list(choices)
+    if value not in options:
+        raise ConfigError(f"{owner}: {name} must be one of {options}. Received: {name}={value!r}")
+    return value
+
