@@ -41,6 +41,12 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "image": ("keras_sanitize.image", None),
     "audio": ("keras_sanitize.audio", None),
     "testing": ("keras_sanitize.testing", None),
+    "layers": ("keras_sanitize.integrations.layers", None),
+    "sanitize": ("keras_sanitize.integrations.decorator", "sanitize"),
+    "wrap": ("keras_sanitize.integrations.wrap", "wrap"),
+    "artifacts": ("keras_sanitize.artifacts", None),
+    "load_model": ("keras_sanitize.artifacts", "load_model"),
+    "audit": ("keras_sanitize.artifacts", "audit"),
 }
 
 __all__ = [

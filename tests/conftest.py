@@ -1,0 +1,31 @@
+"""Shared test fixtures: corpus access that skips cleanly without ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KERAS_SANITIZE_SHARED", ROOT.parent / "shared"))
+CORPORA = SHARED / "corpora"
+
+
+def corpus_path(*parts: str) -> Path:
+    """Path to a corpus under ../shared/corpora, or skip the test with a clear reason."""
+    path = CORPORA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"corpus {path} is absent: these tests read ../shared/corpora, which a fresh "
+            f"clone does not have (CI does)"
+        )
+    return path
+
+
+@pytest.fixture
+def corpora() -> Path:
+    """The corpora root; skips when ../shared is absent."""
+    return corpus_path()
