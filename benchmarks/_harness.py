@@ -39,8 +39,16 @@ def best(fn: Callable[[], Any], *, repeat: int = 7, min_time: float = 0.2) -> fl
     return min(runs) / number
 
 
-def compare(group: str, what: str, fn: Callable[[], Any], reference: str, ref: Callable[[], Any],
-            goal: str = "", note: str = "", repeat: int = 7) -> Row:
+def compare(
+    group: str,
+    what: str,
+    fn: Callable[[], Any],
+    reference: str,
+    ref: Callable[[], Any],
+    goal: str = "",
+    note: str = "",
+    repeat: int = 7,
+) -> Row:
     """Time ``fn`` and ``ref`` interleaved in the same run; return a row with the ratio."""
     a = best(fn, repeat=repeat)
     b = best(ref, repeat=repeat)
@@ -64,7 +72,18 @@ def render(rows: list[Row]) -> str:
     table = [header]
     for r in rows:
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-        table.append((r.group, r.what, _fmt_time(r.seconds), r.reference, _fmt_time(r.ref_seconds), ratio, r.goal, r.note))
+        table.append(
+            (
+                r.group,
+                r.what,
+                _fmt_time(r.seconds),
+                r.reference,
+                _fmt_time(r.ref_seconds),
+                ratio,
+                r.goal,
+                r.note,
+            )
+        )
     widths = [min(60, max(len(str(row[i])) for row in table)) for i in range(len(header))]
     lines = []
     for j, row in enumerate(table):

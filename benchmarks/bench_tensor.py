@@ -25,8 +25,14 @@ def _import_time() -> Row:
     for _ in range(3):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
     base = (time.perf_counter() - start) / 3
-    return Row("core", "import keras_sanitize (no backend)", min(times), "python -c pass", base,
-               note="whole interpreter start, 3 runs")
+    return Row(
+        "core",
+        "import keras_sanitize (no backend)",
+        min(times),
+        "python -c pass",
+        base,
+        note="whole interpreter start, 3 runs",
+    )
 
 
 def run() -> list[Row]:
@@ -40,12 +46,40 @@ def run() -> list[Row]:
         return bool(np.isfinite(x).all())
 
     rows = [
-        compare("tensor", "TensorSpec.run, 32x224x224x3 f32", lambda: spec.run(x), "np.isfinite(x).all()", isfinite, goal="<= 2x"),
-        compare("tensor", "TensorSpec + range [0,1]", lambda: ranged.run(x), "np.isfinite(x).all()", isfinite, goal="<= 2x"),
-        compare("tensor", "ks.tensor.default() pipeline", lambda: pipe.run(x), "np.isfinite(x).all()", isfinite, goal="<= 2x"),
+        compare(
+            "tensor",
+            "TensorSpec.run, 32x224x224x3 f32",
+            lambda: spec.run(x),
+            "np.isfinite(x).all()",
+            isfinite,
+            goal="<= 2x",
+        ),
+        compare(
+            "tensor",
+            "TensorSpec + range [0,1]",
+            lambda: ranged.run(x),
+            "np.isfinite(x).all()",
+            isfinite,
+            goal="<= 2x",
+        ),
+        compare(
+            "tensor",
+            "ks.tensor.default() pipeline",
+            lambda: pipe.run(x),
+            "np.isfinite(x).all()",
+            isfinite,
+            goal="<= 2x",
+        ),
     ]
     small = np.zeros((1, 16), np.float32)
-    rows.append(compare("tensor", "default() on a 1x16 array (overhead)", lambda: pipe.run(small),
-                        "np.isfinite(x).all()", lambda: np.isfinite(small).all()))
+    rows.append(
+        compare(
+            "tensor",
+            "default() on a 1x16 array (overhead)",
+            lambda: pipe.run(small),
+            "np.isfinite(x).all()",
+            lambda: np.isfinite(small).all(),
+        )
+    )
     rows.append(_import_time())
     return rows

@@ -37,7 +37,7 @@ def main() -> int:
         try:
             spec.loader.exec_module(module)
             rows.extend(module.run())
-        except Exception as exc:  # noqa: BLE001 - one broken bench must not hide the others
+        except Exception as exc:
             rows.append(Row(name, f"FAILED: {type(exc).__name__}: {exc}"))
         print(f"[{name}: {time.perf_counter() - start:.1f} s]", file=sys.stderr, flush=True)
     print(render(rows))

@@ -67,15 +67,26 @@ __all__ = [
     "Validator",
     "Verifier",
     "__version__",
+    "artifacts",
+    "audio",
+    "audit",
     "deserialize_stage",
+    "image",
+    "layers",
+    "load_model",
     "register_stage",
+    "sanitize",
     "serialize_stage",
+    "tensor",
+    "testing",
+    "text",
     "validate",
-    *_LAZY,
+    "wrap",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from keras_sanitize import tensor, testing
+    from keras_sanitize import tensor as tensor
+    from keras_sanitize import testing as testing
 
 
 def __getattr__(name: str) -> Any:

@@ -52,7 +52,7 @@ def detect_modality(value: Any) -> str | None:
         if mime.startswith("text/") or mime in ("application/x-empty", "application/json"):
             return "text"
         return None
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    if isinstance(value, (np.ndarray, np.generic)):
         return "tensor"
     mod = type(value).__module__ or ""
     if mod.startswith("PIL."):
@@ -99,5 +99,3 @@ def validate(value: Any, modality: str | None = None, pipeline: Stage | None = N
             )
     pipe = default_pipeline(modality)
     return pipe.run(value)
-
-

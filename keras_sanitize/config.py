@@ -187,7 +187,7 @@ def load_policy_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"policy file must end in .toml or .json. Received: {p.name!r}")
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any parse error is the author's mistake
+    except Exception as exc:
         raise ConfigError(f"cannot parse policy file {p}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"policy file {p} must hold a table/object at top level")

@@ -38,7 +38,7 @@ def _call_stage(stage: Stage, value: Any, ctx: Context) -> tuple[Any, bool]:
             fatal=True,
         )
         return None, True
-    except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - fail closed
+    except (Exception, RecursionError, MemoryError) as exc:
         ctx.add(
             "core.internal_error",
             f"stage {stage.name!r} raised {type(exc).__name__} ({echo(str(exc))}) on this "
@@ -136,9 +136,7 @@ class Pipeline(Stage):
             if isinstance(stage, Mapping):
                 stage = deserialize_stage(stage)
             if not isinstance(stage, Stage):
-                raise ConfigError(
-                    f"Pipeline: stages[{i}] must be a Stage instance. Received: {stage!r}"
-                )
+                raise ConfigError(f"Pipeline: stages[{i}] must be a Stage instance. Received: {stage!r}")
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)
         self.modality_name = modality
@@ -155,7 +153,7 @@ class Pipeline(Stage):
             index=ctx.index,
             monitor=ctx.monitor,
             overrides=ctx.overrides,
-            sink=ctx._sink,  # noqa: SLF001 - the nested run reports into the outer one
+            sink=ctx._sink,
         )
         if not report.ok:
             ctx.rejected = True
@@ -191,11 +189,10 @@ class Pipeline(Stage):
         """Run the pipeline on each item; one report (verdict) per item."""
         try:
             items = list(values)
-        except Exception as exc:  # noqa: BLE001 - a hostile iterable
+        except Exception as exc:
             bad = Finding(
                 "core.not_iterable",
-                f"run_batch needs an iterable of items; iterating {echo(values)} raised "
-                f"{type(exc).__name__}",
+                f"run_batch needs an iterable of items; iterating {echo(values)} raised {type(exc).__name__}",
                 Severity.HIGH,
                 stage=self.name,
                 fatal=True,
@@ -234,7 +231,8 @@ class Pipeline(Stage):
         if "preset" in cfg:
             from keras_sanitize.config import pipeline_from_preset
 
-            return pipeline_from_preset(cfg)
+            preset: Pipeline = pipeline_from_preset(cfg)
+            return preset
         if "stages" not in cfg:
             raise ConfigError(f"Pipeline config needs 'stages' or 'preset'. Received keys: {sorted(cfg)}")
         try:

@@ -73,5 +73,5 @@ def sniff_mime(data: bytes | bytearray | memoryview, *, use_libmagic: bool = Tru
         return str(_magic().from_buffer(head))
     except LibmagicMissing:
         raise
-    except Exception:  # noqa: BLE001 - libmagic errors on odd buffers mean "unknown"
+    except Exception:
         return "application/octet-stream"

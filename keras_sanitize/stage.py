@@ -155,8 +155,7 @@ def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Act
         return {}
     if not isinstance(policy, Mapping):
         raise ConfigError(
-            f"{owner}: policy must be a mapping of finding code to action. "
-            f"Received: policy={policy!r}"
+            f"{owner}: policy must be a mapping of finding code to action. Received: policy={policy!r}"
         )
     out: dict[str, Action] = {}
     for code, action in policy.items():
@@ -167,8 +166,7 @@ def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Act
             )
         if str(getattr(action, "value", action)) not in _ACTIONS:
             raise ConfigError(
-                f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. "
-                f"Received: {action!r}"
+                f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. Received: {action!r}"
             )
         out[code] = Action(getattr(action, "value", action))
     return out
@@ -216,9 +214,7 @@ class Stage:
         overrides: tuple[Mapping[str, Action], ...] = (),
     ) -> Context:
         """Make the per-call context this stage reports through."""
-        return Context(
-            self.name, self.policy, sink, index=index, monitor=monitor, overrides=overrides
-        )
+        return Context(self.name, self.policy, sink, index=index, monitor=monitor, overrides=overrides)
 
     def run(self, value: Any, *, index: int | None = None) -> Report:
         """Run this stage alone on ``value``; never raises on bad input."""
@@ -345,4 +341,3 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[Any]) -> A
     if value not in options:
         raise ConfigError(f"{owner}: {name} must be one of {options}. Received: {name}={value!r}")
     return value
-

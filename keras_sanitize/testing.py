@@ -38,7 +38,9 @@ def assert_same(a: Any, b: Any, what: str = "value") -> None:
     """Assert two stage values are equal (arrays by content and dtype, others by ==)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray), f"{what}: {type(a)} vs {type(b)}"
-        assert a.shape == b.shape and a.dtype == b.dtype, f"{what}: {a.shape}/{a.dtype} vs {b.shape}/{b.dtype}"
+        assert a.shape == b.shape and a.dtype == b.dtype, (
+            f"{what}: {a.shape}/{a.dtype} vs {b.shape}/{b.dtype}"
+        )
         assert np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"), f"{what}: arrays differ"
         return
     if isinstance(a, dict) and isinstance(b, dict):

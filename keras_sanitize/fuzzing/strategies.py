@@ -38,7 +38,11 @@ def hostile_text() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(),
         st.text(alphabet=st.sampled_from(_SPECIAL_CHARS) | st.characters(), max_size=200),
-        st.builds(lambda c, n: c * n, st.sampled_from(list(_SPECIAL_CHARS) + ["a", "<", "\u0301"]), st.integers(0, 5000)),
+        st.builds(
+            lambda c, n: c * n,
+            st.sampled_from([*_SPECIAL_CHARS, "a", "<", "\u0301"]),
+            st.integers(0, 5000),
+        ),
         st.sampled_from(
             [
                 "<script>alert(1)</script>",
@@ -108,9 +112,11 @@ def hostile_values() -> st.SearchStrategy[Any]:
     )
     nested = st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=4)
-        | st.tuples(inner, inner)
-        | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.tuples(inner, inner)
+            | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
         max_leaves=12,
     )
     return st.one_of(nested, hostile_arrays())

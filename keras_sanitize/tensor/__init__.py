@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_sanitize.config import deserialize_stage, register_stage, serialize_stage
 from keras_sanitize.errors import ConfigError
-from keras_sanitize.findings import Severity, echo
+from keras_sanitize.findings import echo
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Context, Halt, Stage
 from keras_sanitize.tensor import encoders, filters, validators, verifiers
@@ -120,7 +120,7 @@ class Structured(Stage):
                     f"a list of {len(self.keys)} inputs is required; received {echo(value)}",
                 )
             parts = list(value)
-        sink = ctx._sink  # noqa: SLF001 - sub-pipelines report into this input's report
+        sink = ctx._sink
         out = []
         for key, pipe, part in zip(self.keys, self.pipelines, parts):
             start = len(sink)
@@ -130,7 +130,7 @@ class Structured(Stage):
             except Halt:
                 result = None
                 sub.rejected = True
-            except Exception as exc:  # noqa: BLE001 - fail closed
+            except Exception as exc:
                 sub.add("core.internal_error", f"{type(exc).__name__} in input {key!r}", fatal=True)
                 result = None
             for i in range(start, len(sink)):
@@ -158,7 +158,11 @@ def _spec_of(tensor: Any) -> tuple[tuple[int | None, ...], str]:
 
 def _guard_for(shape: tuple[int | None, ...], dtype: str) -> Pipeline:
     kind = np.dtype(dtype).kind if dtype != "bfloat16" else "f"
-    allowed = _REAL_DTYPES if kind == "f" else tuple(d for d in NUMERIC_DTYPES if not d.startswith(("float", "bfloat")))
+    allowed = (
+        _REAL_DTYPES
+        if kind == "f"
+        else tuple(d for d in NUMERIC_DTYPES if not d.startswith(("float", "bfloat")))
+    )
     return Pipeline(
         [
             encoders.ToArray(),
@@ -188,7 +192,7 @@ def from_model(model: Any) -> Stage:
     for attr in ("_inputs_struct", "inputs"):
         try:
             struct = getattr(model, attr)
-        except Exception:  # noqa: BLE001 - unbuilt models raise on .input
+        except Exception:
             continue
         if struct is not None:
             break

@@ -97,7 +97,7 @@ class Clip(Filter):
         above = self.max_value is not None and not hi <= self.max_value
         if not (below or above):
             return value
-        out = np.clip(value, self.min_value, self.max_value)
+        out = np.asarray(np.clip(value, self.min_value, self.max_value))
         changed = int(np.count_nonzero(out != value))
         ctx.add(
             "tensor.clipped",

@@ -149,8 +149,7 @@ def _check_range_args(owner: str, min_value: Any, max_value: Any) -> None:
         from keras_sanitize.errors import ConfigError
 
         raise ConfigError(
-            f"{owner}: min_value must be <= max_value. Received: min_value={min_value}, "
-            f"max_value={max_value}"
+            f"{owner}: min_value must be <= max_value. Received: min_value={min_value}, max_value={max_value}"
         )
 
 
@@ -193,7 +192,9 @@ class TensorSpec(Validator):
         _check_range_args(owner, min_value, max_value)
         self.min_value = min_value
         self.max_value = max_value
-        self.max_elements = check_number(owner, "max_elements", max_elements, minimum=0, integer=True, allow_none=True)
+        self.max_elements = check_number(
+            owner, "max_elements", max_elements, minimum=0, integer=True, allow_none=True
+        )
         self.max_bytes = check_number(owner, "max_bytes", max_bytes, minimum=0, integer=True, allow_none=True)
 
     def check(self, value: Any, ctx: Context) -> None:
@@ -343,7 +344,9 @@ class SizeBudget(Validator):
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self.max_elements = check_number(owner, "max_elements", max_elements, minimum=0, integer=True, allow_none=True)
+        self.max_elements = check_number(
+            owner, "max_elements", max_elements, minimum=0, integer=True, allow_none=True
+        )
         self.max_bytes = check_number(owner, "max_bytes", max_bytes, minimum=0, integer=True, allow_none=True)
 
     def check(self, value: Any, ctx: Context) -> None:

@@ -1,0 +1,45 @@
+"""Pin the public surface of ``keras_sanitize`` (httpx's exported-members test)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+
+import keras_sanitize as ks
+
+PUBLIC = {
+    "Action", "ArtifactError", "ConfigError", "Context", "Encoder", "Filter", "Finding",
+    "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
+    "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
+    "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
+    "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
+}  # fmt: skip
+
+
+def test_all_is_pinned() -> None:
+    assert set(ks.__all__) == PUBLIC
+
+
+def test_every_public_name_resolves() -> None:
+    for name in ks.__all__:
+        assert getattr(ks, name) is not None, name
+
+
+def test_private_modules_stay_private() -> None:
+    assert not any(name.startswith("_") and name != "__version__" for name in ks.__all__)
+    importlib.import_module("keras_sanitize.errors")
+
+
+def test_import_is_light_and_needs_no_backend() -> None:
+    """``import keras_sanitize`` must not import Keras, a backend, Pillow or soundfile."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    code = (
+        "import sys, keras_sanitize as ks\n"
+        "heavy = ('keras', 'jax', 'tensorflow', 'torch', 'PIL', 'soundfile')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "assert ks.validate('hello').ok\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
