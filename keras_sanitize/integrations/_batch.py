@@ -1,0 +1,421 @@
+"""The per-item engine shared by ``@ks.sanitize`` and ``ks.wrap``.
+
+A value handed to a guarded function or model is either one item or a batch.
+Each item gets its own :class:`~keras_sanitize.Report`; the accepted items are
+put back together in the form the callee expects, and the callee's outputs are
+scattered back so that they line up with the inputs (NaN rows or ``None`` for
+refused items).
+
+Two ways to split a batch into items:
+
+* ``"rows"`` (tensor pipelines, whose shape spec includes the batch axis): an
+  item is the slice ``x[i:i+1]``. The whole batch is checked in one vectorized
+  pass first; only when that pass finds something are the rows checked one by
+  one to say which items were at fault.
+* ``"items"`` (text, image, audio and custom pipelines): an item is ``x[i]``,
+  run through the pipeline on its own, and the results are stacked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras_sanitize.errors import ConfigError, InputRejected, OutputRejected
+from keras_sanitize.findings import Finding, Report, Severity, echo
+from keras_sanitize.pipeline import Pipeline
+from keras_sanitize.stage import Stage, rejection_message
+
+__all__ = [
+    "ON_REJECT",
+    "Screened",
+    "check_on_reject",
+    "check_stage_arg",
+    "combine",
+    "fill_like",
+    "raise_if_refused",
+    "scatter",
+    "screen",
+    "split_of",
+]
+
+ON_REJECT = ("raise", "skip")
+SPLITS = ("rows", "items")
+_SINGLE_TYPES = (str, bytes, bytearray, memoryview)
+
+
+def check_on_reject(owner: str, on_reject: Any) -> str:
+    """Validate ``on_reject`` ("raise" or "skip")."""
+    if on_reject not in ON_REJECT:
+        raise ConfigError(
+            f"{owner}: on_reject must be one of {list(ON_REJECT)}. Received: on_reject={on_reject!r}"
+        )
+    return str(on_reject)
+
+
+def check_stage_arg(owner: str, name: str, stage: Any) -> Stage:
+    """Validate that a pipeline argument is a Stage (or Pipeline)."""
+    if not isinstance(stage, Stage):
+        raise ConfigError(
+            f"{owner}: {name} must be a keras_sanitize Stage or Pipeline (e.g. ks.text.default()). "
+            f"Received: {name}={stage!r:.120}"
+        )
+    return stage
+
+
+def _modality_of(stage: Stage) -> str | None:
+    if isinstance(stage, Pipeline):
+        if stage.modality_name not in (None, "any"):
+            return stage.modality_name
+        inner = {_modality_of(s) for s in stage.stages} - {None}
+        return inner.pop() if len(inner) == 1 else None
+    modality = getattr(stage, "modality", None)
+    return None if modality in (None, "any") else str(modality)
+
+
+def split_of(stage: Stage, split: str | None = None) -> str:
+    """``"rows"`` for tensor pipelines (shape includes the batch axis), else ``"items"``."""
+    if split is not None:
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {list(SPLITS)} or None. Received: split={split!r}")
+        return split
+    return "rows" if _modality_of(stage) == "tensor" else "items"
+
+
+@dataclass
+class Screened:
+    """The outcome of screening one argument: per-item reports and values."""
+
+    n: int | None  # None: a single item, not a batch
+    reports: list[Report]
+    values: list[Any]  # per-item sanitized values (None where refused)
+    split: str
+    like: Any = None  # the raw argument, to rebuild the same container type
+    whole: Any = None  # the whole sanitized batch, when every row passed untouched
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> list[int]:
+        return [i for i, r in enumerate(self.reports) if r.ok]
+
+
+def _length(value: Any) -> int | None:
+    """Length of a batch-like value, or None when it is not one."""
+    if isinstance(value, np.ndarray):
+        return int(value.shape[0]) if value.ndim >= 1 else None
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    if isinstance(value, Mapping):
+        lengths = {_length(v) for v in value.values()}
+        return lengths.pop() if len(lengths) == 1 else None
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, _SINGLE_TYPES):
+        try:
+            return int(shape[0]) if len(shape) >= 1 and shape[0] is not None else None
+        except Exception:
+            return None
+    return None
+
+
+def _rows(value: Any, i: int) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _rows(v, i) for k, v in value.items()}
+    return value[i : i + 1]
+
+
+def _is_batch(value: Any, split: str, batched: bool | None) -> bool:
+    if batched is not None:
+        return batched and _length(value) is not None
+    if split == "rows":
+        return _length(value) is not None
+    if isinstance(value, _SINGLE_TYPES):
+        return False
+    return isinstance(value, (list, tuple, np.ndarray)) and _length(value) is not None
+
+
+def _indexed(report: Report, index: int) -> Report:
+    if report.index == index and all(f.index == index for f in report.findings):
+        return report
+    findings = tuple(f.with_(index=index) for f in report.findings)
+    return Report(report.ok, report.value, findings, report.timings, report.modality, index)
+
+
+def screen(stage: Stage, value: Any, *, split: str, batched: bool | None = None) -> Screened:
+    """Run ``stage`` on ``value`` as one item or as a batch; one report per item."""
+    if not _is_batch(value, split, batched):
+        report = stage.run(value)
+        return Screened(None, [report], [report.value if report.ok else None], split, like=value)
+    n = _length(value) or 0
+    if split == "items":
+        reports = [stage.run(item, index=i) for i, item in enumerate(value)]
+        return Screened(n, reports, [r.value if r.ok else None for r in reports], split, like=value)
+    whole = stage.run(value)
+    out = whole.value
+    if whole.ok and not whole.findings and _length(out) == n:
+        # Fast path: the vectorized pass found nothing, so no row can be at fault.
+        reports = [Report(True, _rows(out, i), (), {}, whole.modality, i) for i in range(n)]
+        return Screened(n, reports, [r.value for r in reports], split, like=value, whole=out)
+    if n == 0:
+        return Screened(0, [], [], split, like=value, whole=out if whole.ok else None)
+    reports = [_indexed(stage.run(_rows(value, i)), i) for i in range(n)]
+    if not whole.ok and all(r.ok for r in reports):
+        # The batch as a whole broke a rule no single row breaks (a size budget):
+        # refuse every row rather than let the batch through in pieces.
+        reports = [
+            Report(
+                False, None, tuple(f.with_(index=i) for f in whole.findings), whole.timings, whole.modality, i
+            )
+            for i in range(n)
+        ]
+    return Screened(n, reports, [r.value if r.ok else None for r in reports], split, like=value)
+
+
+def _merge(parts: Mapping[Any, Report], index: int | None) -> Report:
+    """One report per item across several inputs; findings name their input."""
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    findings: list[Finding] = []
+    timings: dict[str, float] = {}
+    for key, report in parts.items():
+        findings.extend(f.with_(detail={**f.detail, "input": key}) for f in report.findings)
+        timings.update({f"{key}/{k}": v for k, v in report.timings.items()})
+    ok = all(r.ok for r in parts.values())
+    value = {k: r.value for k, r in parts.items()} if ok else None
+    return Report(ok, value, tuple(findings), timings, None, index)
+
+
+def _mismatch(sizes: Mapping[Any, int | None]) -> Report:
+    finding = Finding(
+        "core.batch_mismatch",
+        f"every guarded input must hold the same number of items; received sizes {dict(sizes)} "
+        f"(None = a single item). Pass batches of equal length.",
+        Severity.HIGH,
+        stage="sanitize",
+        detail={"sizes": {str(k): v for k, v in sizes.items()}},
+        fatal=True,
+    )
+    return Report(False, None, (finding,), {}, None, None)
+
+
+def combine(screens: Mapping[Any, Screened]) -> tuple[int | None, list[Report]]:
+    """Per-item reports across inputs; an item is refused when any of its inputs is."""
+    sizes = {k: s.n for k, s in screens.items()}
+    distinct = set(sizes.values())
+    if len(distinct) > 1:
+        return None, [_mismatch(sizes)]
+    n = distinct.pop() if distinct else None
+    count = 1 if n is None else n
+    reports = [
+        _merge({k: s.reports[i] for k, s in screens.items()}, i if n is not None else None)
+        for i in range(count)
+    ]
+    return n, reports
+
+
+def raise_if_refused(reports: Sequence[Report], *, output: bool = False) -> None:
+    """Raise InputRejected (or OutputRejected) carrying every item's report if any was refused."""
+    refused = [r for r in reports if not r.ok]
+    if not refused:
+        return
+    first = refused[0]
+    total = len(reports)
+    where = f" (item {first.index})" if first.index is not None else ""
+    count = f"{len(refused)} of {total} items refused; first{where}: " if total > 1 else ""
+    message = count + rejection_message(first)
+    if output:
+        raise OutputRejected(message.replace("input rejected", "output rejected", 1), first)
+    raise InputRejected(message, first, list(reports))
+
+
+def assemble(screened: Screened, keep: Sequence[int], *, to_array: bool) -> Any:
+    """Put the sanitized values of the items ``keep`` back together as one batch."""
+    if screened.n is None:
+        return screened.values[0]
+    if screened.whole is not None and len(keep) == screened.n:
+        return screened.whole
+    values = [screened.values[i] for i in keep]
+    if screened.split == "rows":
+        return _concat(values, screened.whole, screened.reports)
+    like = screened.like
+    if to_array or isinstance(like, np.ndarray):
+        if values and all(isinstance(v, np.ndarray) for v in values):
+            shapes = {v.shape for v in values}
+            if len(shapes) == 1:
+                return np.stack(values)
+            raise InputRejected(
+                f"accepted items have different shapes {sorted(shapes)[:4]}; they cannot form one "
+                f"batch. Use a pipeline that resizes to one shape (e.g. ks.image.default(size=...))."
+            )
+        if to_array:
+            return np.asarray(values) if values else np.asarray([])
+    return tuple(values) if isinstance(like, tuple) else values
+
+
+def _concat(values: list[Any], whole: Any, reports: Sequence[Report]) -> Any:
+    if not values:
+        return whole
+    first = values[0]
+    if isinstance(first, Mapping):
+        return {k: _concat([v[k] for v in values], None, reports) for k in first}
+    if isinstance(first, (list, tuple)) and not isinstance(first, np.ndarray):
+        if all(isinstance(v, np.ndarray) for v in first):
+            cols = [_concat([v[j] for v in values], None, reports) for j in range(len(first))]
+            return type(first)(cols)
+        return type(first)(x for v in values for x in v)
+    return np.concatenate([np.asarray(v) for v in values], axis=0)
+
+
+# -- outputs -----------------------------------------------------------------
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__array__") or hasattr(value, "numpy"):
+        try:
+            import keras
+
+            return keras.ops.convert_to_numpy(value)
+        except Exception:
+            return np.asarray(value)
+    return value
+
+
+def _blank_rows(arr: np.ndarray, n: int) -> np.ndarray:
+    shape = (n, *arr.shape[1:])
+    if arr.dtype.kind in "fc":
+        return np.full(shape, np.nan, dtype=arr.dtype)
+    if arr.dtype.kind in "biu":
+        return np.full(shape, np.nan, dtype=np.float64)
+    return np.full(shape, None, dtype=object)
+
+
+def _alignable(value: Any, k: int) -> bool:
+    value = _to_numpy(value)
+    if isinstance(value, np.ndarray):
+        return value.ndim >= 1 and value.shape[0] == k
+    if isinstance(value, Mapping):
+        return all(_alignable(v, k) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return len(value) == k or (bool(value) and all(_alignable(v, k) for v in value))
+    return False
+
+
+def scatter(output: Any, keep: Sequence[int], n: int) -> Any:
+    """Spread the outputs of the kept items back over ``n`` rows (NaN / None elsewhere).
+
+    Float arrays get NaN rows, integer and bool arrays become float64 with NaN
+    rows, other arrays get ``None``; lists and tuples get ``None`` items; dicts
+    and lists of arrays (multi-output models) are handled per entry.
+    """
+    k = len(keep)
+    arr = _to_numpy(output)
+    if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == k:
+        out = _blank_rows(arr, n)
+        out[list(keep)] = arr
+        return out
+    if isinstance(output, Mapping) and _alignable(output, k):
+        return {key: scatter(v, keep, n) for key, v in output.items()}
+    if isinstance(output, (list, tuple)):
+        arrays = bool(output) and all(isinstance(_to_numpy(v), np.ndarray) for v in output)
+        if arrays and all(_alignable(v, k) for v in output):
+            return type(output)(scatter(v, keep, n) for v in output)
+        if len(output) == k:
+            items: list[Any] = [None] * n
+            for pos, item in zip(keep, output):
+                items[pos] = item
+            return tuple(items) if isinstance(output, tuple) else items
+    raise ConfigError(
+        f"on_reject='skip' needs outputs with one entry per accepted item ({k}) to line them up "
+        f"with the {n} inputs; received {echo(output)}. Return one row/item per input, or use "
+        f"on_reject='raise'."
+    )
+
+
+def fill_like(template: Any, n: int) -> Any:
+    """An all-refused output of ``n`` rows shaped like ``template`` (or a list of None)."""
+    if template is None:
+        return [None] * n
+    arr = _to_numpy(template)
+    if isinstance(arr, np.ndarray) and arr.ndim >= 1:
+        return _blank_rows(arr, n)
+    if isinstance(template, Mapping):
+        return {k: fill_like(v, n) for k, v in template.items()}
+    if (
+        isinstance(template, (list, tuple))
+        and template
+        and all(isinstance(_to_numpy(v), np.ndarray) for v in template)
+    ):
+        return type(template)(fill_like(v, n) for v in template)
+    return [None] * n
+
+
+def check_outputs(
+    stage: Stage, output: Any, *, split: str, on_reject: str
+) -> tuple[Any, list[Report], list[int]]:
+    """Run an output pipeline over a batch of outputs.
+
+    Returns the (possibly sanitized) outputs, one report per output item, and
+    the positions (within this output batch) whose outputs were refused.
+    """
+    value = _to_numpy(output) if split == "rows" else output
+    screened = screen(stage, value, split=split, batched=True)
+    if screened.n is None:
+        report = screened.reports[0]
+        if not report.ok and on_reject == "raise":
+            raise_if_refused([report], output=True)
+        return (report.value if report.ok else output), [report], ([] if report.ok else [0])
+    refused = [i for i, r in enumerate(screened.reports) if not r.ok]
+    if refused and on_reject == "raise":
+        raise_if_refused(screened.reports, output=True)
+    keep = screened.accepted
+    if not keep:
+        return fill_like(value, screened.n), screened.reports, refused
+    kept = assemble(screened, keep, to_array=split == "rows" or isinstance(value, np.ndarray))
+    if refused:
+        kept = scatter(kept, keep, screened.n)
+    return kept, screened.reports, refused
+
+
+def attach_outputs(reports: list[Report], keep: Sequence[int], out_reports: Sequence[Report]) -> list[Report]:
+    """Merge output reports (one per kept item) into the items' input reports."""
+    merged = list(reports)
+    for pos, out in zip(keep, out_reports):
+        base = merged[pos]
+        findings = base.findings + tuple(
+            f.with_(index=base.index, detail={**f.detail, "output": True}) for f in out.findings
+        )
+        merged[pos] = Report(
+            base.ok and out.ok,
+            base.value if out.ok else None,
+            findings,
+            {**base.timings, **{f"output/{k}": v for k, v in out.timings.items()}},
+            base.modality,
+            base.index,
+        )
+    return merged
+
+
+def decide(screens: Mapping[Any, Screened], on_reject: str) -> tuple[int | None, list[Report], list[int]]:
+    """Combine the inputs' reports; raise when asked to; return ``(n, reports, keep)``."""
+    n, reports = combine(screens)
+    if on_reject == "raise":
+        raise_if_refused(reports)
+    return n, reports, [i for i, r in enumerate(reports) if r.ok]
+
+
+def align(output: Any, keep: Sequence[int], n: int | None, template: Any = None) -> Any:
+    """The callee's output on the kept items, lined up with all ``n`` inputs.
+
+    ``output`` is ignored when nothing was kept (the callee was not called).
+    """
+    if n is None:
+        return output if keep else None
+    if not keep:
+        return fill_like(template, n)
+    if len(keep) == n:
+        return output
+    return scatter(output, keep, n)
