@@ -35,6 +35,12 @@ def _signature(head: bytes) -> str | None:
             return "audio/x-wav"
     if head.startswith(b"fLaC"):
         return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if len(head) >= 12 and head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/x-aiff"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
     return None
 
 

@@ -1,0 +1,128 @@
+"""The value audio stages pass along: :class:`Clip`, a decoded waveform and its rate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keras_sanitize.findings import echo
+from keras_sanitize.stage import Context
+
+__all__ = ["Clip", "as_clip", "raw_bytes"]
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    """A decoded waveform: float32 samples shaped ``(frames, channels)`` and a rate.
+
+    Stages after :class:`~keras_sanitize.audio.encoders.Decode` receive and return
+    clips; :class:`~keras_sanitize.audio.encoders.ToArray` turns the final clip
+    into a plain float32 array. ``source`` names where it came from
+    (``"wav/PCM_16"``, ``"array"``).
+
+    Example:
+        >>> import numpy as np
+        >>> c = Clip(np.zeros((16000, 1), np.float32), 16000)
+        >>> c.frames, c.channels, c.seconds
+        (16000, 1, 1.0)
+    """
+
+    samples: np.ndarray
+    rate: int
+    source: str = "array"
+
+    @property
+    def frames(self) -> int:
+        """Number of frames (samples per channel)."""
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return int(self.samples.shape[1])
+
+    @property
+    def seconds(self) -> float:
+        """Duration in seconds."""
+        return self.frames / self.rate if self.rate > 0 else 0.0
+
+    def replace(self, samples: np.ndarray, rate: int | None = None) -> Clip:
+        """A clip with new samples (and optionally a new rate), same source."""
+        return Clip(samples, self.rate if rate is None else rate, self.source)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Clip):
+            return NotImplemented
+        a, b = self.samples, other.samples
+        return (
+            self.rate == other.rate
+            and self.source == other.source
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=True))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Clip(frames={self.frames}, channels={self.channels}, rate={self.rate}, source={self.source!r})"
+        )
+
+
+def raw_bytes(value: Any) -> tuple[bytes | None, str | None, str | None]:
+    """Split an input into ``(data, declared_name, declared_mime)``.
+
+    Bytes-like values carry no declaration; a mapping ``{"data": bytes,
+    "filename": str, "content_type": str}`` (what web frameworks hand over)
+    carries both. Anything else gives ``(None, None, None)``.
+    """
+    if isinstance(value, bytes):
+        return value, None, None
+    if isinstance(value, (bytearray, memoryview)):
+        try:
+            return bytes(value), None, None
+        except (TypeError, ValueError, BufferError):
+            return None, None, None
+    if isinstance(value, Mapping):
+        data = value.get("data")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            name = value.get("filename")
+            mime = value.get("content_type")
+            try:
+                blob = bytes(data)
+            except (TypeError, ValueError, BufferError):
+                return None, None, None
+            return (
+                blob,
+                name if isinstance(name, str) else None,
+                mime if isinstance(mime, str) else None,
+            )
+    return None, None, None
+
+
+def as_clip(value: Any, ctx: Context, code: str = "audio.not_decoded") -> Clip:
+    """Return ``value`` as a :class:`Clip` or halt with a finding saying what to do."""
+    if isinstance(value, Clip):
+        samples = value.samples
+        if (
+            isinstance(samples, np.ndarray)
+            and samples.dtype == np.float32
+            and samples.ndim == 2
+            and isinstance(value.rate, int)
+            and value.rate > 0
+        ):
+            return value
+        ctx.halt(
+            code,
+            f"a Clip must hold float32 (frames, channels) samples and an int rate > 0; received "
+            f"samples {echo(samples)} at rate {echo(value.rate)}",
+        )
+    ctx.halt(
+        code,
+        f"a decoded audio Clip is required; received {echo(value)}. Put an audio Decode "
+        f"encoder first (it accepts bytes or a (samples, rate) tuple).",
+    )

@@ -1,0 +1,108 @@
+"""Safe defaults and format detection shared by the audio stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.sniff import sniff_mime
+
+from ._header import container_of
+
+#: formats accepted by default: the ones speech and audio models are usually fed.
+DEFAULT_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg"})
+#: formats that can be allowed (``formats=``); each has its own header check or libsndfile's.
+KNOWN_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg", "mp3", "aiff"})
+#: sample formats (libsndfile subtype names) accepted by default.
+DEFAULT_CODECS: frozenset[str] = frozenset(
+    {
+        "PCM_U8",
+        "PCM_S8",
+        "PCM_16",
+        "PCM_24",
+        "PCM_32",
+        "FLOAT",
+        "DOUBLE",
+        "ULAW",
+        "ALAW",
+        "VORBIS",
+        "OPUS",
+        "MPEG_LAYER_I",
+        "MPEG_LAYER_II",
+        "MPEG_LAYER_III",
+    }
+)
+#: default byte budget of one encoded input: 64 MiB.
+DEFAULT_MAX_BYTES: int = 64 << 20
+#: default longest accepted duration, in seconds.
+DEFAULT_MAX_SECONDS: float = 60.0
+#: default most channels accepted.
+DEFAULT_MAX_CHANNELS: int = 2
+#: default accepted sample-rate range, in Hz.
+DEFAULT_MIN_RATE: int = 8000
+DEFAULT_MAX_RATE: int = 192000
+
+MIME_FORMATS: dict[str, str] = {
+    "audio/x-wav": "wav",
+    "audio/wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/x-wave": "wav",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/ogg": "ogg",
+    "application/ogg": "ogg",
+    "audio/x-vorbis+ogg": "ogg",
+    "audio/opus": "ogg",
+    "audio/vorbis": "ogg",
+    "audio/x-opus+ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/x-mpeg": "mp3",
+    "audio/x-aiff": "aiff",
+    "audio/aiff": "aiff",
+}
+EXT_FORMATS: dict[str, str] = {
+    "wav": "wav",
+    "wave": "wav",
+    "flac": "flac",
+    "ogg": "ogg",
+    "oga": "ogg",
+    "opus": "ogg",
+    "mp3": "mp3",
+    "aif": "aiff",
+    "aiff": "aiff",
+    "aifc": "aiff",
+}
+
+
+def detect_format(data: bytes) -> tuple[str | None, str]:
+    """Return ``(format, mime)``: the audio format our parsers recognise, and the sniffed MIME.
+
+    The signature checks recognise every allowed format in well under a
+    microsecond; libmagic is consulted only for what they do not recognise.
+    May raise :class:`keras_sanitize.sniff.LibmagicMissing`.
+    """
+    fmt = container_of(data)
+    if fmt is not None:
+        return fmt, sniff_mime(data, use_libmagic=False)
+    mime = sniff_mime(data)
+    return MIME_FORMATS.get(mime), mime
+
+
+def check_names(
+    owner: str, name: str, values: Iterable[Any], known: frozenset[str] | None = None, upper: bool = False
+) -> tuple[str, ...]:
+    """Validate an allowlist of names; returns a sorted tuple."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ConfigError(f"{owner}: {name} must be a list of names. Received: {name}={values!r}")
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{owner}: {name} entries must be non-empty strings. Received: {v!r}")
+        v = v.upper() if upper else v.lower()
+        if known is not None and v not in known:
+            raise ConfigError(f"{owner}: {name} entries must be among {sorted(known)}. Received: {v!r}")
+        out.append(v)
+    return tuple(sorted(set(out)))

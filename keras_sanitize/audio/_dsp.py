@@ -1,0 +1,36 @@
+"""Small signal-processing helpers shared by the filters and verifiers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["band_energy", "fft_lowpass", "mono"]
+
+
+def mono(x: np.ndarray) -> np.ndarray:
+    """Average a ``(frames, channels)`` array to ``(frames,)`` float32."""
+    if x.shape[1] == 1:
+        return np.asarray(x.reshape(-1))
+    return x.mean(axis=1, dtype=np.float32)
+
+
+def fft_lowpass(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:
+    """Zero every FFT bin above ``cutoff`` Hz along axis 0 (a brick-wall low-pass).
+
+    Brick-wall rather than IIR on purpose: applying it twice changes nothing
+    measurable, which keeps the filter idempotent, and the stop band really is
+    empty (an ultrasonic carrier cannot leak through a finite roll-off).
+    """
+    n = x.shape[0]
+    spec = np.fft.rfft(x, axis=0)
+    first = int(np.floor(cutoff * n / rate)) + 1
+    spec[first:] = 0
+    return np.fft.irfft(spec, n=n, axis=0).astype(np.float32)
+
+
+def band_energy(x: np.ndarray, rate: float, cutoff: float) -> tuple[float, float]:
+    """Return ``(energy below or at cutoff, energy above cutoff)`` of ``x`` along axis 0."""
+    n = x.shape[0]
+    power = np.abs(np.fft.rfft(x, axis=0)) ** 2
+    first = int(np.floor(cutoff * n / rate)) + 1
+    return float(power[:first].sum()), float(power[first:].sum())

@@ -1,0 +1,320 @@
+"""Audio verifiers: ultrasonic content (inaudible voice commands) and a
+squeeze-and-compare adversarial-example detector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from keras_sanitize.config import register_stage
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.findings import Action, Severity, echo
+from keras_sanitize.stage import Context, Verifier, check_choice, check_number
+
+from ._clip import Clip, as_clip
+from ._dsp import fft_lowpass, mono
+
+__all__ = ["SqueezeCompare", "Ultrasonic"]
+
+#: ultrasonic band starts here by default (Hz): above adult hearing, below attack carriers.
+DEFAULT_ULTRASONIC_HZ: float = 18000.0
+#: default flag level: ultrasonic energy at least 1% (-20 dB) of the audible band's.
+DEFAULT_ULTRASONIC_DB: float = -20.0
+_MAX_SEGMENTS = 256
+_AUDIBLE_LOW_HZ = 20.0
+
+
+@register_stage()
+class Ultrasonic(Verifier):
+    """Flag energy above ``cutoff_hz`` relative to the audible band, on the raw signal.
+
+    Put it right after decoding, before any resampling (which would hide the
+    evidence). Inaudible voice commands (DolphinAttack, Zhang et al. 2017)
+    amplitude-modulate speech onto a 25-40 kHz carrier that a microphone's
+    non-linearity demodulates: such a clip has almost all its energy above the
+    audible band. The stage measures the ultrasonic-to-audible energy ratio
+    (Hann-windowed FFT over at most 256 evenly spaced segments) and, when it
+    is high, the carrier's envelope: a speech-band AM envelope raises the
+    severity. A clip whose Nyquist frequency is at or below ``cutoff_hz`` (16
+    kHz audio) cannot hold ultrasonic content and passes.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_sanitize.audio import Clip
+        >>> t = np.arange(96000) / 96000
+        >>> am = (1 + 0.8 * np.sin(2 * np.pi * 300 * t)) * np.sin(2 * np.pi * 30000 * t)
+        >>> r = Ultrasonic().run(Clip((0.3 * am).astype("float32")[:, None], 96000))
+        >>> r.codes, r.findings[0].detail["am_modulated"]
+        (('audio.ultrasonic',), True)
+    """
+
+    modality = "audio"
+
+    def __init__(
+        self,
+        cutoff_hz: float = DEFAULT_ULTRASONIC_HZ,
+        threshold_db: float = DEFAULT_ULTRASONIC_DB,
+        min_modulation: float = 0.05,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.cutoff_hz = float(check_number(owner, "cutoff_hz", cutoff_hz, minimum=100.0))
+        self.threshold_db = float(
+            check_number(owner, "threshold_db", threshold_db, minimum=-120.0, maximum=120.0)
+        )
+        self.min_modulation = float(check_number(owner, "min_modulation", min_modulation, minimum=0.0))
+
+    def measure(self, clip: Clip) -> dict[str, Any] | None:
+        """The measurements behind the verdict; ``None`` when the clip cannot hold ultrasound."""
+        rate = clip.rate
+        if rate / 2 <= self.cutoff_hz or clip.frames == 0:
+            return None
+        x = mono(clip.samples)
+        nseg = 1 << max(8, math.ceil(math.log2(rate * 0.02)))
+        nseg = min(nseg, x.shape[0])
+        count = min(_MAX_SEGMENTS, max(1, x.shape[0] // nseg))
+        starts = np.linspace(0, x.shape[0] - nseg, count).astype(np.int64)
+        segs = x[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64)
+        segs *= np.hanning(nseg)[None, :] if nseg > 2 else 1.0
+        power = np.abs(np.fft.rfft(segs, axis=1)) ** 2
+        freqs = np.fft.rfftfreq(nseg, 1.0 / rate)
+        ultra_mask = freqs > self.cutoff_hz
+        audible_mask = (freqs >= _AUDIBLE_LOW_HZ) & ~ultra_mask
+        ultra_per_seg = power[:, ultra_mask].sum(axis=1)
+        ultra = float(ultra_per_seg.sum())
+        audible = float(power[:, audible_mask].sum())
+        if not (math.isfinite(ultra) and math.isfinite(audible)) or ultra + audible <= 1e-12 * nseg * count:
+            return None
+        ratio_db = (
+            120.0 if audible <= ultra * 1e-12 else min(120.0, 10 * math.log10(max(ultra, 1e-300) / audible))
+        )
+        spectrum = power[:, ultra_mask].sum(axis=0)
+        peak_hz = float(freqs[ultra_mask][int(np.argmax(spectrum))]) if spectrum.size else 0.0
+        out: dict[str, Any] = {"ratio_db": ratio_db, "peak_hz": peak_hz, "rate": rate}
+        if ratio_db >= self.threshold_db:
+            centre = int(starts[int(np.argmax(ultra_per_seg))]) + nseg // 2
+            out.update(self._envelope(x, rate, centre))
+        return out
+
+    def _envelope(self, x: np.ndarray, rate: int, centre: int) -> dict[str, Any]:
+        """Modulation index of the ultrasonic band's envelope in the speech band (20-4000 Hz)."""
+        half = min(rate // 2, x.shape[0] // 2)
+        lo = max(0, min(centre - half, x.shape[0] - 2 * half))
+        w = x[lo : lo + 2 * half].astype(np.float64)
+        n = w.shape[0]
+        spec = np.fft.fft(w)
+        freqs = np.fft.fftfreq(n, 1.0 / rate)
+        analytic = np.where(freqs > self.cutoff_hz, 2.0 * spec, 0.0)
+        env = np.abs(np.fft.ifft(analytic))
+        mean = float(env.mean())
+        if mean <= 0:
+            return {"modulation_index": 0.0, "am_modulated": False}
+        env_spec = np.abs(np.fft.rfft(env - mean)) ** 2
+        ef = np.fft.rfftfreq(n, 1.0 / rate)
+        band = (ef >= 20.0) & (ef <= 4000.0)
+        ac_rms = math.sqrt(2.0 * float(env_spec[band].sum())) / n
+        index = ac_rms / mean
+        peak = float(ef[band][int(np.argmax(env_spec[band]))]) if band.any() else 0.0
+        return {
+            "modulation_index": index,
+            "envelope_peak_hz": peak,
+            "am_modulated": bool(index >= self.min_modulation),
+        }
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        clip = as_clip(value, ctx)
+        m = self.measure(clip)
+        if m is None or m["ratio_db"] < self.threshold_db:
+            return value
+        am = bool(m.get("am_modulated"))
+        what = (
+            (
+                f"an amplitude-modulated carrier near {m['peak_hz']:.0f} Hz (modulation index "
+                f"{m['modulation_index']:.2f}, envelope peak {m['envelope_peak_hz']:.0f} Hz): the signature "
+                f"of an inaudible voice command (DolphinAttack)"
+            )
+            if am
+            else f"a peak near {m['peak_hz']:.0f} Hz"
+        )
+        ctx.add(
+            "audio.ultrasonic",
+            f"energy above {self.cutoff_hz:g} Hz must stay below {self.threshold_db:g} dB of the audible "
+            f"band (threshold_db); received {m['ratio_db']:+.1f} dB at {clip.rate} Hz with {what}. Low-pass or "
+            f"resample the audio, or refuse it.",
+            severity=Severity.HIGH if am else Severity.MEDIUM,
+            score=m["ratio_db"],
+            detail=m,
+        )
+        return value
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            cutoff_hz=self.cutoff_hz, threshold_db=self.threshold_db, min_modulation=self.min_modulation
+        )
+        return config
+
+
+_SQUEEZERS = ("quantize", "lowpass", "median")
+
+
+@register_stage()
+class SqueezeCompare(Verifier):
+    """Feature squeezing (Xu et al., NDSS 2018) for audio: compare a model's outputs
+    on the input and on squeezed copies; a large L1 distance suggests an adversarial input.
+
+    Squeezers: ``"quantize"`` (to ``bits`` bits), ``"lowpass"`` (brick-wall at
+    ``cutoff_hz``), ``"median"`` (3-tap median filter). ``model`` is any
+    callable taking a batch ``(n, *input)`` float32 array and returning scores
+    ``(n, k)``; it is not part of the config (pass it again after loading).
+    Set the threshold from benign traffic with :meth:`calibrate`.
+
+    Inputs are clips or the encoded arrays (time on axis 0, or axis 1 with
+    ``layout="CT"``) at ``sample_rate``.
+
+    Example:
+        >>> import numpy as np
+        >>> model = lambda b: np.stack([b.mean(axis=1), b.std(axis=1)], axis=1)
+        >>> det = SqueezeCompare(model, sample_rate=8000)
+        >>> rng = np.random.default_rng(0)
+        >>> benign = [rng.standard_normal(800).astype("float32") * 0.1 for _ in range(20)]
+        >>> det.calibrate(benign, fpr=0.05).threshold > 0
+        True
+    """
+
+    modality = "audio"
+
+    def __init__(
+        self,
+        model: Callable[[np.ndarray], Any] | None = None,
+        squeezers: Iterable[str] = ("quantize", "lowpass"),
+        bits: int = 8,
+        cutoff_hz: float = 4000.0,
+        sample_rate: int = 16000,
+        layout: str = "T",
+        threshold: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        if model is not None and not callable(model):
+            raise ConfigError(f"{owner}: model must be a callable. Received: model={model!r}")
+        self.model = model
+        if isinstance(squeezers, str):
+            squeezers = [squeezers]
+        self.squeezers = tuple(check_choice(owner, "squeezers", s, _SQUEEZERS) for s in squeezers)
+        if not self.squeezers:
+            raise ConfigError(f"{owner}: squeezers must name at least one of {list(_SQUEEZERS)}")
+        self.bits = check_number(owner, "bits", bits, minimum=1, maximum=24, integer=True)
+        self.cutoff_hz = float(check_number(owner, "cutoff_hz", cutoff_hz, minimum=1.0))
+        self.sample_rate = check_number(owner, "sample_rate", sample_rate, minimum=1, integer=True)
+        self.layout = check_choice(owner, "layout", layout, ("T", "TC", "CT"))
+        self.threshold = check_number(owner, "threshold", threshold, minimum=0.0, allow_none=True)
+
+    def _squeeze(self, x: np.ndarray, rate: int, kind: str) -> np.ndarray:
+        axis0 = x.T if self.layout == "CT" else x
+        if kind == "quantize":
+            step = np.float32(2.0 ** (1 - self.bits))
+            out = np.round(axis0 / step) * step
+        elif kind == "lowpass":
+            out = fft_lowpass(axis0, rate, self.cutoff_hz) if rate / 2 > self.cutoff_hz else axis0
+        else:
+            from scipy.ndimage import median_filter
+
+            size = (3,) + (1,) * (axis0.ndim - 1)
+            out = median_filter(axis0, size=size, mode="nearest")
+        out = np.asarray(out, dtype=np.float32)
+        return np.ascontiguousarray(out.T if self.layout == "CT" else out)
+
+    def _as_input(self, value: Any) -> tuple[np.ndarray, int] | None:
+        if isinstance(value, Clip):
+            x = value.samples.reshape(-1) if self.layout == "T" and value.channels == 1 else value.samples
+            return (np.ascontiguousarray(x.T) if self.layout == "CT" else x), value.rate
+        if (
+            isinstance(value, np.ndarray)
+            and value.dtype == np.float32
+            and value.ndim == (1 if self.layout == "T" else 2)
+        ):
+            return value, self.sample_rate
+        return None
+
+    def score(self, value: Any) -> float:
+        """Max L1 distance between the model's outputs on ``value`` and on each squeezed copy."""
+        got = self._as_input(value)
+        if got is None or self.model is None:
+            raise ConfigError(
+                f"{type(self).__name__}.score needs a model and a float32 clip or array; "
+                f"received {echo(value)}"
+            )
+        x, rate = got
+        batch = np.stack([x] + [self._squeeze(x, rate, k) for k in self.squeezers])
+        out = np.asarray(self.model(batch), dtype=np.float64).reshape(batch.shape[0], -1)
+        return float(np.max(np.abs(out[1:] - out[0:1]).sum(axis=1)))
+
+    def calibrate(self, benign: Iterable[Any], fpr: float = 0.05) -> SqueezeCompare:
+        """Set ``threshold`` so that about ``fpr`` of ``benign`` inputs would be flagged; return self.
+
+        Calibrate on benign data kept apart from the data you report results on.
+        """
+        check_number(type(self).__name__, "fpr", fpr, minimum=0.0, maximum=1.0)
+        scores = np.array([self.score(v) for v in benign], dtype=np.float64)
+        if scores.size == 0 or not np.all(np.isfinite(scores)):
+            raise ConfigError(
+                f"{type(self).__name__}.calibrate needs finite scores on at least one benign "
+                f"input; received {scores.size} inputs"
+            )
+        self.threshold = float(np.quantile(scores, 1.0 - fpr, method="higher"))
+        return self
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        if self.model is None or self.threshold is None:
+            ctx.add(
+                "audio.squeeze_unconfigured",
+                "SqueezeCompare needs a model and a threshold (call calibrate(benign)); nothing was checked",
+                severity=Severity.INFO,
+                action=Action.WARN,
+            )
+            return value
+        got = self._as_input(value)
+        if got is None:
+            ctx.halt(
+                "audio.not_decoded",
+                f"SqueezeCompare needs a clip or a float32 array in layout "
+                f"{self.layout!r}; received {echo(value)}",
+            )
+        try:
+            score = self.score(value)
+        except Exception as exc:  # the user's model failing on this input
+            ctx.add(
+                "audio.model_error",
+                f"the model raised {type(exc).__name__} on this input: {echo(str(exc))}",
+                severity=Severity.HIGH,
+            )
+            return value
+        if not score <= self.threshold:
+            ctx.add(
+                "audio.adversarial",
+                f"model outputs on the input and its squeezed copies ({', '.join(self.squeezers)}) must "
+                f"differ by at most {self.threshold:.4g} (L1, threshold); received {score:.4g}",
+                severity=Severity.HIGH,
+                score=score,
+                detail={"score": score, "threshold": self.threshold},
+            )
+        return value
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            squeezers=list(self.squeezers),
+            bits=self.bits,
+            cutoff_hz=self.cutoff_hz,
+            sample_rate=self.sample_rate,
+            layout=self.layout,
+            threshold=self.threshold,
+        )
+        return config
