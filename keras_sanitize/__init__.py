@@ -101,3 +101,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+# A saved .keras model holding ks.layers must load (safe_mode=True) right after
+# `import keras_sanitize`; Keras only finds registered classes. Registering needs
+# Keras, so do it only when Keras is already imported (the import stays light).
+if "keras" in __import__("sys").modules:
+    try:
+        importlib.import_module("keras_sanitize.integrations.layers")
+    except ImportError:  # pragma: no cover - a Keras without a usable backend
+        pass
