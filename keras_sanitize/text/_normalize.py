@@ -1,0 +1,186 @@
+"""Views of a text for the prompt-injection matcher: normalized, de-obfuscated, decoded.
+
+:func:`views` yields ``(name, text)`` pairs. The first, ``"text"``, is the
+folded text (NFKC, case-folded, Latin accents removed, invisibles dropped)
+with an offset map back to the input. The others undo one obfuscation each:
+confusable skeleton, separators inside words (``i.g.n.o.r.e``), leetspeak,
+and encoded segments (base64, hex, ROT13, reversed text, URL/HTML escapes,
+tag characters). Each is built only when the text could hold that trick, and
+every pattern here is a character class or a bounded repetition (linear).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from itertools import accumulate
+from urllib.parse import unquote
+
+from keras_sanitize.text import _unicode as U
+
+__all__ = ["Folded", "fold", "views"]
+
+_DROP = U.INVISIBLES | U.CONTEXT_JOINERS | U.BIDI_CONTROLS | {"\u00ad"}
+
+
+def _fold_char(c: str) -> str:
+    if c in _DROP or 0xE0000 <= ord(c) <= 0xE007F or 0xFE00 <= ord(c) <= 0xFE0F:
+        return ""
+    out = []
+    for ch in unicodedata.normalize("NFKC", c).casefold():
+        decomposed = unicodedata.normalize("NFD", ch)
+        if decomposed[0].isascii() and len(decomposed) > 1:
+            out.append(decomposed[0])
+        elif unicodedata.category(ch) == "Mn" and "\u0300" <= ch <= "\u036f":
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class _FoldTable(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        value = _fold_char(key)
+        if len(self) < 100_000:
+            self[key] = value
+        return value
+
+
+_FOLD = _FoldTable()
+
+
+class Folded:
+    """The folded view of a text and the map from its offsets back to the input."""
+
+    __slots__ = ("_ends", "text")
+
+    def __init__(self, text: str, pieces: list[str] | None) -> None:
+        self.text = text
+        self._ends = list(accumulate(map(len, pieces))) if pieces is not None else None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map ``[start, end)`` in the folded text to the input's offsets."""
+        if self._ends is None:
+            return start, end
+        from bisect import bisect_right
+
+        return bisect_right(self._ends, start), bisect_right(self._ends, max(start, end - 1)) + 1
+
+
+def fold(text: str) -> Folded:
+    """Fold ``text`` for matching; ASCII text is only lower-cased (offsets unchanged).
+
+    Example:
+        >>> fold("ＩＧＮＯＲＥ Précédentes").text
+        'ignore precedentes'
+    """
+    if text.isascii():
+        return Folded(text.lower(), None)
+    pieces = list(map(_FOLD.__getitem__, text))
+    return Folded("".join(pieces), pieces)
+
+
+_SPACED_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*|+~/\\]){2,}[^\W\d_](?![^\W\d_])")
+_LEET_TOKEN_RE = re.compile(r"[a-z0-9@$|!]*[0-9@$|!][a-z0-9@$|!]*")
+_LEET = str.maketrans("013457@$|!8", "oieastaslib")
+_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+_TAG_RE = re.compile("[\U000e0020-\U000e007e]")
+_PCT_RE = re.compile(r"%[0-9a-fA-F]{2}")
+#: Decoded segments scanned per text, and their total size.
+MAX_SEGMENTS = 32
+MAX_DECODED = 1 << 16
+
+
+def _printable(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 4:
+        return None
+    good = sum(1 for c in text if c.isprintable() or c in "\n\t\r")
+    letters = sum(1 for c in text if c.isalpha())
+    return text if good >= 0.95 * len(text) and letters >= 0.5 * len(text.replace(" ", "")) else None
+
+
+def _decoded_segments(text: str) -> Iterator[tuple[str, str]]:
+    budget = MAX_DECODED
+    count = 0
+    for m in _B64_RE.finditer(text):
+        seg = m.group()
+        if count >= MAX_SEGMENTS or budget <= 0:
+            return
+        if seg.isalpha() and (seg.islower() or seg.isupper()):
+            continue  # a plain long word, not base64
+        try:
+            raw = base64.b64decode(seg.replace("-", "+").replace("_", "/") + "=" * (-len(seg) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        decoded = _printable(raw)
+        if decoded is not None:
+            count += 1
+            budget -= len(decoded)
+            yield "base64", decoded
+    for m in _HEX_RE.finditer(text):
+        if count >= MAX_SEGMENTS or budget <= 0:
+            return
+        try:
+            raw = bytes.fromhex(re.sub(r"[ :]", "", m.group()))
+        except ValueError:
+            continue
+        decoded = _printable(raw)
+        if decoded is not None:
+            count += 1
+            budget -= len(decoded)
+            yield "hex", decoded
+
+
+def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[str, str]]:
+    """Yield the de-obfuscated views of ``text`` (after the folded one) as ``(name, text)``.
+
+    Example:
+        >>> [name for name, _ in views("i.g.n.o.r.e 1nstruct10ns", fold("i.g.n.o.r.e 1nstruct10ns"))]
+        ['despaced', 'leet', 'rot13', 'reversed']
+    """
+    base = folded.text
+    if not text.isascii():
+        cmap = U.confusable_map()
+        skel = base.translate(cmap)
+        if skel != base:
+            yield "skeleton", skel
+            base = skel
+    if _SPACED_RE.search(base):
+        yield "despaced", _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*|+~/\\]", "", m.group()), base)
+    if any(c in base for c in "0134578@$|!"):
+        leet = _LEET_TOKEN_RE.sub(
+            lambda m: m.group().translate(_LEET) if any(c.isalpha() for c in m.group()) else m.group(), base
+        )
+        if leet != base:
+            yield "leet", leet
+    if not decode:
+        return
+    if "%" in text and _PCT_RE.search(text):
+        yield "percent", fold(unquote(text)).text
+    if "&" in text and ";" in text:
+        unescaped = html.unescape(text)
+        if unescaped != text:
+            yield "entities", fold(unescaped).text
+    if not text.isascii() and _TAG_RE.search(text):
+        yield "tags", U.decode_tags(text).lower()
+    for name, decoded in _decoded_segments(text):
+        yield name, fold(decoded).text
+        for inner_name, inner in _decoded_segments(decoded):
+            yield f"{name}+{inner_name}", fold(inner).text
+    if any(c.isascii() and c.isalpha() for c in base[:4096]) or base.isascii():
+        yield "rot13", codecs.encode(base, "rot13") if base.isascii() else base.translate(_ROT13)
+    yield "reversed", base[::-1]

