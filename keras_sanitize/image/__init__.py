@@ -1,0 +1,154 @@
+"""The image modality: hostile image bytes in, a safe canonical array (or clean bytes) out.
+
+Pipeline of :func:`default`, in order:
+
+1. :class:`~validators.ImageFormat`: byte budget, real type sniffed against an
+   allowlist (JPEG, PNG, GIF, WebP; others opt-in; SVG never), declared type.
+2. :class:`~validators.ImageHeader`: header-only limits (pixels, sides, frames,
+   bit depth, mode, JPEG scans), truncation, trailing bytes (polyglots).
+3. :class:`~encoders.Decode`: bounded decode of the first frame (JPEG
+   reduce-on-decode when ``size`` is small).
+4. Filters: :class:`~filters.FirstFrame`, :class:`~filters.ApplyOrientation`,
+   :class:`~filters.StripMetadata`, :class:`~filters.FlattenAlpha`.
+5. ``output="array"``: :class:`~encoders.Resize` + :class:`~encoders.ToArray` +
+   :class:`~verifiers.ContentStats` (+ an optional detector such as
+   :class:`~verifiers.FeatureSqueezing`); ``output="bytes"``:
+   :class:`~encoders.Reencode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.findings import Report
+from keras_sanitize.image import encoders, filters, validators, verifiers
+from keras_sanitize.image._decode import DEFAULT_FORMATS, DEFAULT_MODES
+from keras_sanitize.image._types import ImageUpload
+from keras_sanitize.pipeline import Pipeline
+from keras_sanitize.stage import Stage, check_choice
+
+__all__ = [
+    "DEFAULT_FORMATS",
+    "DEFAULT_MODES",
+    "ImageUpload",
+    "default",
+    "encoders",
+    "filters",
+    "stack",
+    "validators",
+    "verifiers",
+]
+
+
+def default(
+    size: Sequence[int] | None = None,
+    output: str = "array",
+    *,
+    mode: str = "RGB",
+    dtype: str = "float32",
+    value_range: Sequence[float] = (0.0, 1.0),
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    layout: str = "HWC",
+    batch: bool = False,
+    resample: str = "bilinear",
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    max_bytes: int = validators.DEFAULT_MAX_BYTES,
+    max_pixels: int = validators.DEFAULT_MAX_PIXELS,
+    max_side: int = validators.DEFAULT_MAX_SIDE,
+    max_frames: int = validators.DEFAULT_MAX_FRAMES,
+    background: Sequence[int] = (255, 255, 255),
+    keep_icc: bool = False,
+    reencode_format: str = "png",
+    detector: Stage | None = None,
+    policy: dict[str, str] | None = None,
+) -> Pipeline:
+    """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
+
+    Args:
+        size: ``(height, width)`` to resize to (Keras order); ``None`` keeps the
+            original size (still capped by ``max_pixels``).
+        output: ``"array"`` (what the model takes) or ``"bytes"`` (re-encoded to
+            ``reencode_format``; nothing outside the pixels survives).
+        mode, dtype, value_range, mean, std, layout, batch: see
+            :class:`~encoders.ToArray`.
+        resample: resampling filter name (see :data:`encoders.RESAMPLING`).
+        formats: allowed MIME types (see :data:`DEFAULT_FORMATS`).
+        max_bytes, max_pixels, max_side, max_frames: limits checked before decoding.
+        background: colour transparency is composited onto.
+        keep_icc: keep the ICC colour profile (bytes output only matters).
+        detector: a verifier run last on the array (e.g. a calibrated
+            :class:`~verifiers.FeatureSqueezing`).
+        policy: finding code -> action for the whole pipeline, e.g.
+            ``{"image.metadata_markup": "reject"}``.
+
+    Example:
+        >>> import io, keras_sanitize as ks
+        >>> from PIL import Image
+        >>> buf = io.BytesIO(); Image.new("RGB", (64, 48), (200, 10, 10)).save(buf, "JPEG")
+        >>> report = ks.image.default(size=(32, 32)).run(buf.getvalue())
+        >>> report.ok, report.value.shape, report.value.dtype
+        (True, (32, 32, 3), dtype('float32'))
+        >>> ks.image.default().run(buf.getvalue() + b"<script>alert(1)</script>").codes
+        ('image.trailing_data',)
+    """
+    owner = "image.default"
+    check_choice(owner, "output", output, ("array", "bytes"))
+    size_t = encoders.check_size(owner, size)
+    fmts = validators.check_formats(owner, formats)
+    stages: list[Stage] = [
+        validators.ImageFormat(max_bytes=max_bytes, formats=fmts),
+        validators.ImageHeader(max_pixels=max_pixels, max_side=max_side, max_frames=max_frames, formats=fmts),
+        encoders.Decode(max_pixels=max_pixels, max_side=max_side, formats=fmts, draft=size_t),
+        filters.FirstFrame(),
+        filters.ApplyOrientation(),
+        filters.StripMetadata(keep_icc=keep_icc),
+        filters.FlattenAlpha(background=background),
+    ]
+    if output == "bytes":
+        if size_t is not None:
+            stages.append(encoders.Resize(size_t, resample=resample, mode=mode))
+        stages.append(encoders.Reencode(format=reencode_format))
+        if detector is not None:
+            raise ConfigError(f"{owner}: a detector needs output='array'. Received: detector={detector!r}")
+    else:
+        if size_t is not None:
+            stages.append(encoders.Resize(size_t, resample=resample, mode=mode))
+        to_array = encoders.ToArray(
+            mode=mode, dtype=dtype, value_range=value_range, mean=mean, std=std, layout=layout, batch=batch
+        )
+        stages.append(to_array)
+        stages.append(verifiers.ContentStats(value_range=to_array.bounds()))
+        if detector is not None:
+            if not isinstance(detector, Stage):
+                raise ConfigError(f"{owner}: detector must be a Stage. Received: detector={detector!r}")
+            stages.append(detector)
+    return Pipeline(stages, modality="image", name="image_default", policy=policy)
+
+
+def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:
+    """Stack the arrays of accepted reports into one batch; also return their indices.
+
+    Example:
+        >>> import numpy as np, keras_sanitize as ks
+        >>> pipe = ks.image.default(size=(8, 8))
+        >>> batch, kept = ks.image.stack(pipe.run_batch([np.zeros((9, 9, 3), np.uint8), b"junk"]))
+        >>> batch.shape, kept
+        ((1, 8, 8, 3), [0])
+    """
+    arrays, kept = [], []
+    for i, r in enumerate(reports):
+        if r.ok and isinstance(r.value, np.ndarray):
+            arrays.append(r.value)
+            kept.append(i)
+    if not arrays:
+        return np.zeros((0,), np.float32), kept
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"stack needs equal shapes; give default() a size. Received shapes: {sorted(shapes)[:4]}"
+        )
+    return np.stack(arrays), kept
