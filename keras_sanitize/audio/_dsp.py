@@ -11,7 +11,8 @@ def mono(x: np.ndarray) -> np.ndarray:
     """Average a ``(frames, channels)`` array to ``(frames,)`` float32."""
     if x.shape[1] == 1:
         return np.asarray(x.reshape(-1))
-    return x.mean(axis=1, dtype=np.float32)
+    out: np.ndarray = x.mean(axis=1, dtype=np.float32)
+    return out
 
 
 def fft_lowpass(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:

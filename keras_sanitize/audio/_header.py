@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 from dataclasses import dataclass
 
-__all__ = ["HeaderError", "HeaderInfo", "container_of", "parse_header"]
+__all__ = ["HeaderError", "HeaderInfo", "clean_error", "container_of", "parse_header"]
+
+_OBJECT_RE = re.compile(r"Error opening <[^>]*>: |<_io\.[A-Za-z]+ object at 0x[0-9a-f]+>")
+
+
+def clean_error(exc: BaseException) -> str:
+    """libsndfile's message without the ``<_io.BytesIO object at 0x...>`` noise, bounded."""
+    return _OBJECT_RE.sub("", str(exc))[:160].strip()
+
 
 #: the most chunks/metadata blocks a parser walks before giving up.
 _MAX_CHUNKS = 512
@@ -210,7 +219,9 @@ def _flac(data: bytes) -> HeaderInfo:
             )
         if info is None:
             if kind != 0 or length < 34:
-                raise HeaderError(f"flac first metadata block must be a 34-byte STREAMINFO; got type {kind}")
+                raise HeaderError(
+                    f"flac first metadata block must be a 34-byte STREAMINFO; got type {kind}, {length} bytes"
+                )
             min_block, max_block = struct.unpack_from(">HH", data, body)
             (packed,) = struct.unpack_from(">Q", data, body + 10)
             rate = packed >> 44
@@ -258,8 +269,10 @@ def _ogg(data: bytes) -> HeaderInfo:
         codec, per_byte = "VORBIS", 4096 // 2
     elif packet.startswith(b"OpusHead"):
         channels = packet[9]
-        (preskip,) = struct.unpack_from("<H", packet, 10)
-        rate, codec, per_byte = 48000, "OPUS", 5760 // 2
+        preskip, input_rate = struct.unpack_from("<HI", packet, 10)
+        # libsndfile decodes Opus at the original rate when Opus supports it, else at 48 kHz.
+        rate = input_rate if input_rate in (8000, 12000, 16000, 24000) else 48000
+        codec, per_byte = "OPUS", 5760 // 2
     else:
         name = packet[1:8] if packet[:1] in (b"\x01", b"\x7f", b"\x80") else packet[:8]
         codec = "OGG_" + "".join(chr(c) if 48 <= c < 123 and chr(c).isalnum() else "_" for c in name).upper()
@@ -276,6 +289,8 @@ def _ogg(data: bytes) -> HeaderInfo:
             granule, page_serial, _ = _ogg_page(data, tail_start + at)
             if page_serial == serial and granule >= 0:
                 frames = max(granule - preskip, 0)
+                if codec == "OPUS":  # Opus granules count 48 kHz samples
+                    frames = frames * rate // 48000
                 break
         at = tail.rfind(b"OggS", 0, at)
     available = len(data) - body
@@ -375,7 +390,7 @@ def sf_info(data: bytes) -> HeaderInfo:
     try:
         info = sf.info(io.BytesIO(data))
     except Exception as exc:  # any libsndfile error is a bad header
-        raise HeaderError(f"libsndfile cannot read the header: {str(exc)[:120]}") from None
+        raise HeaderError(f"libsndfile cannot read the header: {clean_error(exc)}") from None
     frames = int(info.frames) if 0 <= info.frames < (1 << 62) else None
     return HeaderInfo(
         str(info.format).lower(), str(info.subtype), float(info.samplerate), int(info.channels), frames

@@ -40,7 +40,8 @@ class Ultrasonic(Verifier):
     (Hann-windowed FFT over at most 256 evenly spaced segments) and, when it
     is high, the carrier's envelope: a speech-band AM envelope raises the
     severity. A clip whose Nyquist frequency is at or below ``cutoff_hz`` (16
-    kHz audio) cannot hold ultrasonic content and passes.
+    kHz audio) cannot hold ultrasonic content and passes, as does one shorter
+    than the ~20 ms analysis window.
 
     Example:
         >>> import numpy as np
@@ -76,7 +77,8 @@ class Ultrasonic(Verifier):
             return None
         x = mono(clip.samples)
         nseg = 1 << max(8, math.ceil(math.log2(rate * 0.02)))
-        nseg = min(nseg, x.shape[0])
+        if x.shape[0] < nseg:
+            return None  # under ~20 ms: too short to measure a spectrum (or to carry a command)
         count = min(_MAX_SEGMENTS, max(1, x.shape[0] // nseg))
         starts = np.linspace(0, x.shape[0] - nseg, count).astype(np.int64)
         segs = x[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64)
@@ -95,10 +97,21 @@ class Ultrasonic(Verifier):
         )
         spectrum = power[:, ultra_mask].sum(axis=0)
         peak_hz = float(freqs[ultra_mask][int(np.argmax(spectrum))]) if spectrum.size else 0.0
-        out: dict[str, Any] = {"ratio_db": ratio_db, "peak_hz": peak_hz, "rate": rate}
+        # A DolphinAttack needs its carrier (the microphone squares it back to speech): a
+        # spectral line holding much of the band's energy. Noise has no such line.
+        top = int(np.argmax(spectrum)) if spectrum.size else 0
+        band_total = float(spectrum.sum())
+        carrier = float(spectrum[max(0, top - 2) : top + 3].sum()) / band_total if band_total > 0 else 0.0
+        out: dict[str, Any] = {
+            "ratio_db": ratio_db,
+            "peak_hz": peak_hz,
+            "carrier_fraction": carrier,
+            "rate": rate,
+        }
         if ratio_db >= self.threshold_db:
             centre = int(starts[int(np.argmax(ultra_per_seg))]) + nseg // 2
             out.update(self._envelope(x, rate, centre))
+            out["am_modulated"] = bool(out["modulation_index"] >= self.min_modulation and carrier >= 0.2)
         return out
 
     def _envelope(self, x: np.ndarray, rate: int, centre: int) -> dict[str, Any]:
@@ -113,7 +126,7 @@ class Ultrasonic(Verifier):
         env = np.abs(np.fft.ifft(analytic))
         mean = float(env.mean())
         if mean <= 0:
-            return {"modulation_index": 0.0, "am_modulated": False}
+            return {"modulation_index": 0.0, "envelope_peak_hz": 0.0}
         env_spec = np.abs(np.fft.rfft(env - mean)) ** 2
         ef = np.fft.rfftfreq(n, 1.0 / rate)
         band = (ef >= 20.0) & (ef <= 4000.0)
@@ -144,8 +157,8 @@ class Ultrasonic(Verifier):
         ctx.add(
             "audio.ultrasonic",
             f"energy above {self.cutoff_hz:g} Hz must stay below {self.threshold_db:g} dB of the audible "
-            f"band (threshold_db); received {m['ratio_db']:+.1f} dB at {clip.rate} Hz with {what}. Low-pass or "
-            f"resample the audio, or refuse it.",
+            f"band (threshold_db); received {m['ratio_db']:+.1f} dB at {clip.rate} Hz with {what}. "
+            f"Low-pass or resample the audio, or refuse it.",
             severity=Severity.HIGH if am else Severity.MEDIUM,
             score=m["ratio_db"],
             detail=m,
