@@ -1,0 +1,118 @@
+"""The ``scan-model`` and ``audit`` subcommands of ``keras-sanitize``.
+
+``keras_sanitize.cli`` calls :func:`add_commands` with its subparsers; each
+subcommand sets ``func`` to a callable taking the parsed namespace and returning
+the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from keras_sanitize.errors import SanitizeError
+from keras_sanitize.findings import Report
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "add_commands", "run_audit", "run_scan"]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+#: Scan findings that mean "could not scan" (exit 2) rather than "scanned and found" (exit 1).
+ERROR_CODES = frozenset({"artifact.unreadable", "artifact.not_a_file", "artifact.remote_path",
+                         "artifact.internal_error"})
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``scan-model`` and ``audit`` on an ``argparse`` subparsers object.
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser(prog="keras-sanitize")
+        >>> add_commands(parser.add_subparsers())
+        >>> parser.parse_args(["scan-model", "m.keras", "--json"]).paths
+        ['m.keras']
+    """
+    scan = subparsers.add_parser(
+        "scan-model", help="scan model files without loading them",
+        description="Inspect .keras / .h5 files (zip members, config.json, HDF5 structure) without "
+                    "importing anything from them. Exit 0: clean; 1: findings; 2: a file could not be scanned.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="model files to scan")
+    scan.add_argument("--json", action="store_true", help="print one JSON document")
+    scan.add_argument("--allow-module", action="append", default=[], metavar="PKG",
+                      help="also allow this top-level package in configs (repeatable)")
+    scan.add_argument("--allow-legacy-h5", action="store_true", help="accept legacy HDF5 models")
+    scan.add_argument("--sha256", metavar="HEX", help="pinned SHA-256 (only with a single PATH)")
+    scan.add_argument("--strict", action="store_true", help="warnings count as findings too")
+    scan.set_defaults(func=run_scan)
+
+    aud = subparsers.add_parser(
+        "audit", help="check installed library versions against known advisories",
+        description="Compare keras, pillow, numpy, h5py, libmagic, libsndfile, bleach, nh3 and the "
+                    "backend against the shipped advisory table. Exit 0: none apply; 1: upgrades needed.",
+    )
+    aud.add_argument("--json", action="store_true", help="print one JSON document")
+    aud.add_argument("--table", metavar="TOML", help="use this advisory table instead of the shipped one")
+    aud.set_defaults(func=run_audit)
+
+
+def _print_report(title: str, report: Report, out: TextIO) -> None:
+    print(f"{title}: {report.summary()}", file=out)
+    for f in report.findings:
+        print(f"  {f.severity.value.upper():8} {f.action.value:6} {f.code}: {f.message}", file=out)
+
+
+def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run ``scan-model``; return 0 (clean), 1 (findings) or 2 (a file could not be scanned)."""
+    from keras_sanitize.artifacts import scan
+
+    out = out or sys.stdout
+    if args.sha256 and len(args.paths) != 1:
+        print("error: --sha256 pins one file; pass exactly one PATH", file=sys.stderr)
+        return EXIT_ERROR
+    results: list[dict[str, Any]] = []
+    code = EXIT_CLEAN
+    for path in args.paths:
+        try:
+            report = scan(path, tuple(args.allow_module), allow_legacy_h5=args.allow_legacy_h5,
+                          sha256=args.sha256)
+        except SanitizeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        if any(f.code in ERROR_CODES for f in report.findings):
+            status = EXIT_ERROR
+        elif not report.ok or (args.strict and report.findings):
+            status = EXIT_FINDINGS
+        else:
+            status = EXIT_CLEAN
+        code = max(code, status)
+        if args.json:
+            results.append({"path": path, "exit": status, **report.to_dict(include_value=True)})
+        else:
+            _print_report(path, report, out)
+    if args.json:
+        print(json.dumps({"exit": code, "results": results}, indent=2, default=str), file=out)
+    return code
+
+
+def run_audit(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run ``audit``; return 0 (no advisory applies), 1 (upgrades needed) or 2 (bad table)."""
+    from keras_sanitize.artifacts import audit
+
+    out = out or sys.stdout
+    try:
+        report = audit(table=args.table)
+    except SanitizeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    code = EXIT_CLEAN if report.ok else EXIT_FINDINGS
+    if args.json:
+        print(json.dumps({"exit": code, **report.to_dict(include_value=True)}, indent=2, default=str), file=out)
+        return code
+    table = report.value["table"]
+    print(f"advisory table: {table['count']} advisories, dated {table['updated']}", file=out)
+    for name, version in report.value["installed"].items():
+        print(f"  {name:14} {version or '-'}", file=out)
+    _print_report("audit", report, out)
+    return code

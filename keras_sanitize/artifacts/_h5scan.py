@@ -1,0 +1,198 @@
+"""Inspect an HDF5 file (a ``.keras`` weights member or a legacy ``.h5`` model) with h5py.
+
+Links are classified from their link info and never followed unless hard;
+dataset data is never read; attributes are read only when small.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import IO, Any
+
+from keras_sanitize.findings import Action, Severity, echo
+
+from ._common import Collector, ScanLimits
+from ._formats import looks_like_pickle, pickle_globals
+
+#: HDF5 filters built into libhdf5 or h5py: deflate, shuffle, fletcher32, szip, nbit, scaleoffset, lzf.
+KNOWN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
+_MAX_ATTR_ITEMS = 1024
+
+
+class _H5Walker:
+    def __init__(self, label: str, file_size: int, limits: ScanLimits, col: Collector) -> None:
+        import h5py
+
+        self.h5py = h5py
+        self.label = label
+        self.file_size = max(file_size, 1)
+        self.limits = limits
+        self.col = col
+        self.configs: dict[str, bytes] = {}
+        self.root_attrs: dict[str, str] = {}
+        self.datasets = 0
+
+    def add(self, code: str, where: str, message: str, severity: Severity,
+            action: Action = Action.REJECT, **detail: Any) -> None:
+        self.col.add(code, f"{self.label}{where}: {message}", severity, action, object=where, **detail)
+
+    def walk(self, f: Any) -> None:
+        h5l, h5o, h5i = self.h5py.h5l, self.h5py.h5o, self.h5py.h5i
+        if getattr(f, "userblock_size", 0):
+            self.add("artifact.hdf5_userblock", "", f"a {f.userblock_size}-byte user block precedes the "
+                     "HDF5 data; it can hold another file (a pickle) that other tools read instead",
+                     Severity.HIGH, userblock_size=int(f.userblock_size))
+        stack: list[tuple[Any, str]] = [(f.id, "/")]
+        seen = {f.id}
+        visited = 0
+        while stack:
+            gid, gpath = stack.pop()
+            self.check_attrs(self.h5py.Group(gid), gpath, root=gpath == "/")
+            names: list[bytes] = []
+            gid.links.iterate(names.append)
+            for raw in names:
+                visited += 1
+                if visited > self.limits.max_h5_objects:
+                    self.add("artifact.hdf5_too_many_objects", "", f"more than "
+                             f"{self.limits.max_h5_objects} links (max_h5_objects)", Severity.HIGH)
+                    return
+                name = raw.decode("utf-8", "replace")
+                path = f"{gpath.rstrip('/')}/{name}"
+                ltype = gid.links.get_info(raw).type
+                if ltype == h5l.TYPE_EXTERNAL:
+                    target = gid.links.get_val(raw)
+                    fname = target[0].decode("utf-8", "replace")
+                    self.add("artifact.hdf5_external_link", path,
+                             f"external link to {echo(fname)}:{echo(target[1].decode('utf-8', 'replace'))}; "
+                             "following it reads another file on the loading machine (CVE-2026-1669). "
+                             "Weights must live inside the file", Severity.CRITICAL, target=fname[:200])
+                elif ltype == h5l.TYPE_SOFT:
+                    target = gid.links.get_val(raw).decode("utf-8", "replace")
+                    self.add("artifact.hdf5_soft_link", path,
+                             f"soft link to {echo(target)}; Keras weight files hold no links, and links "
+                             "let one name show different data to different readers", Severity.HIGH,
+                             target=target[:200])
+                elif ltype != h5l.TYPE_HARD:
+                    self.add("artifact.hdf5_user_link", path, f"user-defined link type {int(ltype)}; "
+                             "its handler is a plugin, not data", Severity.HIGH)
+                else:
+                    oid = h5o.open(gid, raw)
+                    if oid in seen:
+                        continue
+                    seen.add(oid)
+                    kind = h5i.get_type(oid)
+                    if kind == h5i.GROUP:
+                        stack.append((oid, path))
+                    elif kind == h5i.DATASET:
+                        self.check_dataset(self.h5py.Dataset(oid), path)
+
+    def check_dtype(self, dt: Any, where: str, what: str) -> bool:
+        h5py = self.h5py
+        if h5py.check_dtype(ref=dt) is not None:
+            desc = "object references (pointers to other objects)"
+        elif h5py.check_vlen_dtype(dt) is not None or dt.hasobject:
+            desc = f"variable-length/object values ({dt})"
+        elif dt.kind == "V" and dt.names is None and dt.subdtype is None:
+            desc = f"opaque bytes ({dt})"
+        else:
+            return False
+        self.add("artifact.hdf5_object_dtype", where, f"{what} holds {desc}; Keras weights are plain "
+                 "numeric arrays, object types can carry serialized Python objects", Severity.HIGH,
+                 dtype=str(dt))
+        return True
+
+    def check_dataset(self, ds: Any, path: str) -> None:
+        self.datasets += 1
+        dcpl = ds.id.get_create_plist()
+        if ds.is_virtual:
+            sources = sorted({dcpl.get_virtual_filename(i) for i in range(dcpl.get_virtual_count())})
+            self.add("artifact.hdf5_virtual_dataset", path,
+                     f"virtual dataset mapping data from {echo(sources[:3])}; reading it opens other files "
+                     "(CVE-2026-12480). Weights must live inside the file", Severity.CRITICAL,
+                     sources=sources[:10])
+        n_ext = dcpl.get_external_count()
+        if n_ext:
+            files = [dcpl.get_external(i)[0].decode("utf-8", "replace") for i in range(min(n_ext, 10))]
+            self.add("artifact.hdf5_external_storage", path,
+                     f"dataset stored in external raw files {echo(files)}; reading it reads (or, when "
+                     "saving, writes) files on the loading machine", Severity.CRITICAL, files=files)
+        self.check_dtype(ds.dtype, path, "dataset")
+        declared = math.prod(int(n) for n in ds.shape or ()) * max(ds.dtype.itemsize, 1)
+        if declared > self.limits.h5_bomb_floor and declared > self.limits.h5_ratio * self.file_size:
+            self.add("artifact.hdf5_dataset_bomb", path,
+                     f"dataset declares shape {tuple(ds.shape)} = {declared} bytes in a {self.file_size}-byte "
+                     f"file (over {self.limits.h5_ratio}x, h5_ratio); reading it exhausts memory",
+                     Severity.HIGH, declared_bytes=declared)
+        for i in range(dcpl.get_nfilters()):
+            code = int(dcpl.get_filter(i)[0])
+            if code not in KNOWN_FILTERS:
+                self.add("artifact.hdf5_filter", path,
+                         f"dataset uses HDF5 filter {code}, which makes libhdf5 search its plugin path "
+                         "and load a shared library to read it", Severity.MEDIUM, Action.WARN, filter=code)
+        self.check_attrs(ds, path)
+
+    def check_attrs(self, obj: Any, where: str, *, root: bool = False) -> None:
+        attrs = obj.attrs
+        for name in list(attrs):
+            aid = attrs.get_id(name)
+            label = f"attribute {name!r}"
+            if aid.get_storage_size() > self.limits.max_attr_bytes:
+                self.add("artifact.hdf5_attribute_too_large", where,
+                         f"{label} stores {aid.get_storage_size()} bytes; limit is "
+                         f"{self.limits.max_attr_bytes} (max_attr_bytes)", Severity.MEDIUM)
+                continue
+            dt = aid.dtype
+            if self.h5py.check_dtype(ref=dt) is not None or (dt.kind == "V" and dt.names is None):
+                self.check_dtype(dt, where, label)
+                if dt.kind != "V":
+                    continue
+            value = attrs[name]
+            for item in _strings(value):
+                data = item.encode("utf-8", "replace") if isinstance(item, str) else item
+                if looks_like_pickle(data[:64]):
+                    self.add("artifact.pickle", where, f"{label} holds a pickle ({echo(data[:24])}); "
+                             "unpickling it runs code", Severity.CRITICAL,
+                             imports=pickle_globals(data) if isinstance(item, bytes) else [])
+                    break
+            if root and name in ("model_config", "training_config"):
+                text = next(iter(_strings(value)), None)
+                if text is not None:
+                    self.configs[name] = text.encode("utf-8") if isinstance(text, str) else text
+            elif root and isinstance(value, (str, bytes)) and name in ("keras_version", "backend"):
+                self.root_attrs[name] = value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _strings(value: Any) -> list[str | bytes]:
+    """The str/bytes items of an attribute value (a scalar or an array), bounded."""
+    if isinstance(value, (str, bytes)):
+        return [value]
+    tobytes = getattr(value, "tobytes", None)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype.kind == "V" and tobytes is not None:
+        return [tobytes()[: 1 << 20]]
+    flat = getattr(value, "flat", None)
+    if flat is None or dtype is None or dtype.kind not in "OSU":
+        return []
+    out: list[str | bytes] = []
+    for i, item in enumerate(flat):
+        if i >= _MAX_ATTR_ITEMS:
+            break
+        if isinstance(item, (str, bytes)):
+            out.append(item)
+    return out
+
+
+def scan_hdf5(source: str | IO[bytes], label: str, file_size: int, limits: ScanLimits,
+              col: Collector) -> dict[str, Any] | None:
+    """Walk an HDF5 file; return its legacy configs and root attributes, or ``None`` if unreadable."""
+    import h5py
+
+    walker = _H5Walker(label, file_size, limits, col)
+    try:
+        with h5py.File(source, "r") as f:
+            walker.walk(f)
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ValueError, RuntimeError...
+        col.add("artifact.hdf5_corrupt", f"{label}: HDF5 data cannot be read ({type(exc).__name__}: "
+                f"{echo(str(exc))}); re-save the model", Severity.HIGH, fatal=True)
+        return None
+    return {"configs": walker.configs, "attrs": walker.root_attrs, "datasets": walker.datasets}
