@@ -73,7 +73,10 @@ def _modality_of(stage: Stage) -> str | None:
         inner = {_modality_of(s) for s in stage.stages} - {None}
         return inner.pop() if len(inner) == 1 else None
     modality = getattr(stage, "modality", None)
-    return None if modality in (None, "any") else str(modality)
+    if modality in (None, "any"):
+        module = type(stage).__module__
+        return module.split(".")[1] if module.startswith("keras_sanitize.") and module.count(".") >= 2 else None
+    return str(modality)
 
 
 def split_of(stage: Stage, split: str | None = None) -> str:
