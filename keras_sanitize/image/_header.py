@@ -171,7 +171,13 @@ def _jpeg(data: bytes, info: HeaderInfo) -> None:
     # JPEG streams after EOI; count them so they are not mistaken for a payload.
     if b"MPF\x00" in data[: min(end, 1 << 16)]:
         pos = end
-        while data.startswith(b"\xff\xd8", pos) and info.extra_images < 64:
+        while info.extra_images < 64:
+            start = pos
+            while start < len(data) and start - pos < 4096 and data[start] == 0:
+                start += 1  # writers pad between pictures
+            if not data.startswith(b"\xff\xd8", start):
+                break
+            pos = start
             nxt = _jpeg_segments(data, pos, info, primary=False)
             if nxt is None:
                 break

@@ -179,17 +179,22 @@ class StripMetadata(Filter):
             gps = {}
         if not fields and set(im.info) <= _PIXEL_KEYS | ({"icc_profile"} if self.keep_icc else set()):
             return im
+        hits = {}
         for key, data in fields.items():
             snippet = find_markup(data)
             if snippet is not None:
-                ctx.add(
-                    "image.metadata_markup",
-                    f"metadata field {echo(key)} carries markup or script ({echo(snippet)}); the metadata "
-                    f"was stripped and the pixels went on",
-                    severity=Severity.HIGH,
-                    action=Action.SANITIZE,
-                    detail={"field": key, "match": snippet},
-                )
+                hits[key] = snippet
+        if hits:
+            first = next(iter(hits.values()))
+            ctx.add(
+                "image.metadata_markup",
+                f"metadata carries markup or script ({echo(first)}) in {len(hits)} field(s) "
+                f"{', '.join(echo(k, 40) for k in list(hits)[:6])}; the metadata was stripped and the "
+                f"pixels went on",
+                severity=Severity.HIGH,
+                action=Action.SANITIZE,
+                detail={"fields": {k: echo(v, 40) for k, v in list(hits.items())[:64]}},
+            )
         if gps:
             ctx.add(
                 "image.metadata_gps",
