@@ -1,0 +1,215 @@
+"""Header-first validation, bounded decoding and signal findings on generated hostile audio."""
+
+from __future__ import annotations
+
+import struct
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras_sanitize as ks
+from keras_sanitize.audio import Clip, encoders, synth, validators
+from keras_sanitize.audio._header import container_of, parse_header
+
+DATA = Path(__file__).parent / "data" / "audio"
+RATE = 16000
+SPEECH = synth.speech_like(1.0, RATE, seed=0)
+
+
+def run(data: object, **options: object) -> ks.Report:
+    return ks.audio.default(**options).run(data)  # type: ignore[arg-type]
+
+
+def rejects(report: ks.Report) -> set[str]:
+    return {f.code for f in report.rejections}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "codec"),
+    [("WAV", "PCM_16", "PCM_16"), ("WAV", "FLOAT", "FLOAT"), ("WAV", "PCM_U8", "PCM_U8"),
+     ("FLAC", "PCM_24", "PCM_24"), ("OGG", "VORBIS", "VORBIS"), ("OGG", "OPUS", "OPUS"),
+     ("AIFF", "PCM_16", "PCM_16"), ("RF64", "PCM_16", "PCM_16")],
+)
+def test_headers_match_libsndfile(fmt: str, subtype: str, codec: str) -> None:
+    import io
+
+    import soundfile as sf
+
+    rate = 48000 if subtype == "OPUS" else RATE
+    data = synth.encode(np.stack([SPEECH, SPEECH], 1), rate, fmt, subtype)
+    info = parse_header(data, container_of(data) or "")
+    ref = sf.info(io.BytesIO(data))
+    assert info is not None
+    assert (info.codec, info.rate, info.channels) == (codec, ref.samplerate, ref.channels)
+    assert info.frames is not None and abs(info.frames - ref.frames) <= 1024
+    report = run(data, formats=["wav", "flac", "ogg", "aiff"])
+    assert report.ok, report
+    assert report.value.dtype == np.float32 and report.value.ndim == 1
+
+
+def test_wav_declaring_4gb_is_refused_before_decoding() -> None:
+    data = synth.lying_wav(4294967280)
+    assert len(data) == 3244
+    tracemalloc.start()
+    report = run(data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert not report.ok
+    msgs = " ".join(f.message for f in report.findings)
+    assert "declares 4294967280 data bytes in a 3244-byte file" in msgs
+    assert "audio.undecodable" not in report.codes and report.timings.get("decode") is None
+    assert peak < 2_000_000
+    # Decode alone (no validators in front) still never asks libsndfile for the declared size.
+    alone = encoders.Decode().run(data)
+    assert not alone.ok and alone.codes == ("audio.too_long",)
+
+
+def test_truncated_wav_within_limits_is_refused() -> None:
+    full = synth.encode(SPEECH, RATE, "WAV", "PCM_16")
+    report = run(full[: len(full) // 2])
+    assert rejects(report) == {"audio.length_mismatch"}
+    assert "declares 32000 data bytes" in report.rejections[0].message
+    # In monitor mode the header finding warns; the decoder then reports the short stream.
+    monitor = ks.Pipeline([ks.audio.default()], mode="monitor").run(full[: len(full) // 2])
+    assert monitor.ok and {"audio.length_mismatch", "audio.truncated"} <= set(monitor.codes)
+
+
+def test_flac_declaring_far_more_samples_than_its_bytes_can_hold() -> None:
+    data = bytearray(synth.encode(np.zeros(4096, np.float32), RATE, "FLAC"))
+    # total_samples is the low 36 bits of the 8 bytes at offset 8+10 of STREAMINFO
+    (packed,) = struct.unpack_from(">Q", data, 18)
+    packed = (packed & ~((1 << 36) - 1)) | (RATE * 50)  # 50 s: under the duration cap
+    struct.pack_into(">Q", data, 18, packed)
+    report = run(bytes(data))
+    assert rejects(report) == {"audio.length_mismatch"}, report
+    assert "which need at least" in report.rejections[0].message
+
+
+def test_long_silent_flac_is_refused_from_its_header() -> None:
+    data = synth.encode(np.zeros(RATE * 61, np.float32), RATE, "FLAC")
+    assert len(data) < 64_000  # silence compresses ~30x: a bomb-like ratio
+    report = run(data)
+    assert rejects(report) == {"audio.too_long"}
+    assert "61 s" in report.rejections[0].message
+    # With an "unknown" length in STREAMINFO the decoder's own cap still stops it.
+    patched = bytearray(data)
+    (packed,) = struct.unpack_from(">Q", patched, 18)
+    struct.pack_into(">Q", patched, 18, packed & ~((1 << 36) - 1))
+    report = run(bytes(patched))
+    assert "audio.too_long" in rejects(report)
+    assert "decodes to more than" in report.rejections[0].message
+
+
+def test_nan_float_wav_is_refused() -> None:
+    x = SPEECH.copy()
+    x[100] = np.nan
+    x[200] = np.inf
+    report = run(synth.encode(x, RATE, "WAV", "FLOAT"))
+    assert rejects(report) == {"audio.non_finite"}
+    assert report.rejections[0].detail["nan"] == 1 and report.rejections[0].detail["inf"] == 1
+    assert "first at frame 100" in report.rejections[0].message
+
+
+@pytest.mark.parametrize("channels", [3, 8, 64])
+def test_many_channels(channels: int) -> None:
+    data = synth.encode(np.zeros((800, channels), np.float32), RATE, "WAV", "PCM_16")
+    report = run(data)
+    assert rejects(report) == {"audio.channels"}
+    assert f"{channels} channels" in report.rejections[0].message
+    assert run(data, max_channels=channels).ok
+
+
+@pytest.mark.parametrize("rate", [1, 4000, 384000, 4_000_000_000])
+def test_absurd_rates(rate: int) -> None:
+    data = bytearray(synth.encode(SPEECH[:1000], RATE, "WAV", "PCM_16"))
+    struct.pack_into("<I", data, 24, rate)
+    report = run(bytes(data))
+    assert "audio.sample_rate" in rejects(report)
+    assert f"{rate:g} Hz" in report.rejections[0].message
+
+
+def test_arrays_with_a_declared_rate() -> None:
+    pipe = ks.audio.default()
+    ok = pipe.run((SPEECH, RATE))
+    assert ok.ok and np.allclose(ok.value, SPEECH, atol=1e-6)
+    ints = pipe.run(((SPEECH * 32767).astype(np.int16), RATE))
+    assert ints.ok and np.allclose(ints.value, SPEECH, atol=1e-4)
+    assert not pipe.run(SPEECH).ok  # a bare array has no rate
+    assert ks.audio.default(array_rate=RATE).run(SPEECH).ok
+    transposed = pipe.run((np.stack([SPEECH, SPEECH]), RATE))
+    assert "audio.channels" in rejects(transposed) and "transpose" in transposed.rejections[0].message
+    assert "audio.dtype" in rejects(pipe.run((SPEECH.astype(np.complex64), RATE)))
+    assert "audio.sample_rate" in rejects(pipe.run((SPEECH, 16000.5)))
+    assert not pipe.run((np.full(10, 1e300), RATE)).ok  # overflows float32 to inf
+
+
+def test_signal_findings_warn_with_measured_values() -> None:
+    loud = np.clip(SPEECH * 10, -1, 1)
+    report = run((loud + 0.05, RATE))
+    assert report.ok
+    by_code = {f.code: f for f in report.findings}
+    assert by_code["audio.clipping"].action.value == "warn"
+    assert by_code["audio.clipping"].detail["clipped_ratio"] > 0.01
+    assert by_code["audio.dc_offset"].detail["dc"] == pytest.approx(0.05, abs=0.02)
+    assert "audio.dc_removed" in by_code  # the default pipeline corrects it
+    assert abs(float(report.value.mean())) < 1e-4
+    silent = run((np.zeros(RATE, np.float32), RATE))
+    assert silent.ok and silent.codes == ("audio.silence",)
+    assert run((np.zeros(0, np.float32), RATE)).codes == ("audio.empty",)
+
+
+def test_format_allowlist_and_declared_type() -> None:
+    mp3ish = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(100)
+    assert rejects(run(mp3ish)) == {"audio.format"}
+    wav = synth.encode(SPEECH, RATE, "WAV", "PCM_16")
+    report = run({"data": wav, "filename": "voice.mp3", "content_type": "audio/mpeg"})
+    assert report.ok and report.codes == ("audio.type_mismatch",)
+    assert "'voice.mp3'" in report.findings[0].message
+    assert run({"data": wav, "filename": "voice.WAV", "content_type": "audio/wav"}).codes == ()
+    assert rejects(run(b"<svg onload=alert(1)>")) == {"audio.format"}
+    assert rejects(run(b"\x00" * 100)) == {"audio.format"}
+    assert rejects(run(synth.encode(SPEECH, RATE, "AIFF"))) == {"audio.format"}
+    assert run(synth.encode(SPEECH, RATE, "AIFF"), formats=["aiff"]).ok
+
+
+def test_codec_allowlist() -> None:
+    adpcm = synth.encode(SPEECH, RATE, "WAV", "IMA_ADPCM")
+    report = run(adpcm)
+    assert rejects(report) == {"audio.codec"} and "IMA_ADPCM" in report.rejections[0].message
+    assert run(adpcm, codecs=["IMA_ADPCM"]).ok
+
+
+def test_byte_budget() -> None:
+    wav = synth.encode(SPEECH, RATE, "WAV", "PCM_16")
+    report = run(wav, max_bytes=1000)
+    assert rejects(report) == {"audio.too_many_bytes"} and str(len(wav)) in report.rejections[0].message
+
+
+def test_validate_dispatches_audio_bytes() -> None:
+    report = ks.validate(synth.encode(SPEECH, RATE, "FLAC"))
+    assert report.ok and report.modality == "audio" and report.value.shape == (RATE,)
+    assert not ks.validate(synth.lying_wav()).ok
+
+
+def test_header_limits_without_decoding_on_clips() -> None:
+    long = Clip(np.zeros((RATE * 61, 1), np.float32), RATE)
+    assert validators.HeaderLimits().run(long).codes == ("audio.too_long",)
+
+
+def test_regression_files() -> None:
+    """Tiny files committed under tests/data/audio: each with the verdict it must get."""
+    expected = {
+        "declares_4gb.wav": "audio.length_mismatch",
+        "nan_float.wav": "audio.non_finite",
+        "ultrasonic_am_96k.wav": "audio.ultrasonic",
+        "truncated.flac": "audio.undecodable",
+        "speech_16k.flac": None,
+    }
+    for name, code in expected.items():
+        report = run((DATA / name).read_bytes())
+        if code is None:
+            assert report.ok, (name, report)
+        else:
+            assert code in rejects(report), (name, report)
