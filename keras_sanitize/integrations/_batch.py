@@ -75,7 +75,9 @@ def _modality_of(stage: Stage) -> str | None:
     modality = getattr(stage, "modality", None)
     if modality in (None, "any"):
         module = type(stage).__module__
-        return module.split(".")[1] if module.startswith("keras_sanitize.") and module.count(".") >= 2 else None
+        return (
+            module.split(".")[1] if module.startswith("keras_sanitize.") and module.count(".") >= 2 else None
+        )
     return str(modality)
 
 

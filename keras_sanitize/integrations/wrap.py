@@ -10,6 +10,7 @@ has it) and delegates every other attribute to the model.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -175,8 +176,10 @@ class SanitizedModel:
 
     Every attribute other than the sanitizing methods is the model's own
     (``summary``, ``layers``, ``save``, ...); ``.wrapped`` is the model itself.
-    Thread-safe: nothing is stored per call; ask a call for its reports with
-    ``return_reports=True``.
+    Thread-safe: nothing is stored per call (ask a call for its reports with
+    ``return_reports=True``); inputs are sanitized concurrently and the model
+    itself is called by one thread at a time, because Keras's ``predict`` is not
+    thread-safe.
     """
 
     def __init__(
@@ -198,6 +201,9 @@ class SanitizedModel:
         object.__setattr__(self, "_ks_split", split)
         object.__setattr__(self, "_ks_explicit", explicit_inputs)
         object.__setattr__(self, "_ks_template", _output_template(model))
+        # Keras's predict is not thread-safe (the JAX trainer detaches the model's
+        # variables while it runs): sanitize concurrently, call the model one at a time.
+        object.__setattr__(self, "_ks_lock", threading.RLock())
 
     # -- the guarded call, shared by every method -------------------------------
     def _guarded(
@@ -207,7 +213,9 @@ class SanitizedModel:
         n, reports, keep = decide(screens, self._ks_on_reject)
         output = None
         if keep:
-            output = call(inputs.assemble(x, screens, rest, keep))
+            model_input = inputs.assemble(x, screens, rest, keep)
+            with self._ks_lock:
+                output = call(model_input)
             if self._ks_outputs is not None:
                 split = self._ks_output_split or "rows"
                 output, out_reports, _ = check_outputs(
