@@ -34,9 +34,9 @@ else:  # pragma: no cover
 __all__ = ["InjectionMatch", "InjectionScan", "PromptInjectionRules", "Rule", "load_rules"]
 
 #: Score at or above which the default pipeline rejects.
-DEFAULT_THRESHOLD: float = 0.8
+DEFAULT_THRESHOLD: float = 0.5
 #: Score at or above which a warning is recorded.
-DEFAULT_WARN_THRESHOLD: float = 0.5
+DEFAULT_WARN_THRESHOLD: float = 0.3
 #: Extra evidence when a signature only appears after decoding (base64, hex, ROT13...).
 OBFUSCATION_WEIGHT: float = 0.5
 _BUILTIN = "injection_rules.toml"
