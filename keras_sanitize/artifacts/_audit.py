@@ -219,7 +219,7 @@ def audit(*, installed: Mapping[str, str | None] | None = None, table: str | os.
             fixed = ", ".join(adv.fixed) or "none known"
             findings.append(Finding(
                 "audit.vulnerable",
-                f"{package} {version} is affected by {adv.id}: {adv.summary.rstrip(".")} (fixed in {fixed}); {how}",
+                f"{package} {version} is affected by {adv.id}: {adv.summary.rstrip('.')} (fixed in {fixed}); {how}",
                 Severity(adv.severity), Action.REJECT, STAGE,
                 detail={"id": adv.id, "package": package, "installed": version, "fixed": list(adv.fixed),
                         "affected": list(adv.affected), "url": adv.url},

@@ -49,7 +49,7 @@ UNSAFE_LAYERS = {
 }
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _FILE_KEYS = frozenset({"vocabulary", "merges", "proto", "vocabulary_file", "vocab_file", "idf_weights"})
-_SKIP_STR_KEYS = frozenset({"name", "class_name", "module", "registered_name", "code", "value"})
+_SKIP_STR_KEYS = frozenset({"name", "class_name", "registered_name", "code"})
 _PATHLIKE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|/|~[/\\]|\\\\|[A-Za-z]:[\\/])")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -77,7 +77,7 @@ def parse_config(raw: bytes, source: str, col: Collector) -> Any:
         return None
     if duplicates:
         col.add("artifact.config_duplicate_key",
-                f"{source} repeats keys {echo(sorted(set(duplicates)))}; JSON parsers disagree on which "
+                f"{source} repeats keys {echo(', '.join(sorted(set(duplicates))))}; JSON parsers disagree on which "
                 "value wins, a known way to show a scanner one model and a loader another",
                 Severity.HIGH, keys=sorted(set(duplicates))[:20])
     if not isinstance(config, dict):

@@ -49,6 +49,8 @@ def pickle_globals(data: bytes, limit: int = 20) -> list[str]:
     """
     found: list[str] = []
     strings: list[str] = []
+    memo: dict[int, str | None] = {}
+    last: str | None = None
     try:
         for opcode, arg, _pos in pickletools.genops(io.BytesIO(data)):
             name = opcode.name
@@ -56,9 +58,21 @@ def pickle_globals(data: bytes, limit: int = 20) -> list[str]:
                 found.append(arg.replace(" ", "."))
             elif name == "STACK_GLOBAL" and len(strings) >= 2:
                 found.append(f"{strings[-2]}.{strings[-1]}")
-            elif isinstance(arg, str):
-                strings.append(arg)
-                del strings[:-2]
+            if name == "MEMOIZE":
+                memo[len(memo)] = last
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT") and isinstance(arg, int):
+                memo[arg] = last
+            elif name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int):
+                last = memo.get(arg)
+                if last is not None:
+                    strings.append(last)
+            elif isinstance(arg, str) and "UNICODE" in name or name.endswith("STRING"):
+                last = arg if isinstance(arg, str) else None
+                if last is not None:
+                    strings.append(last)
+            else:
+                last = None
+            del strings[:-2]
             if len(found) >= limit or name == "STOP":
                 break
     except Exception:  # noqa: BLE001, S110 - a truncated or hostile stream ends the listing

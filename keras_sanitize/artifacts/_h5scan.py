@@ -107,14 +107,14 @@ class _H5Walker:
         if ds.is_virtual:
             sources = sorted({dcpl.get_virtual_filename(i) for i in range(dcpl.get_virtual_count())})
             self.add("artifact.hdf5_virtual_dataset", path,
-                     f"virtual dataset mapping data from {echo(sources[:3])}; reading it opens other files "
+                     f"virtual dataset mapping data from {echo(', '.join(sources[:3]))}; reading it opens other files "
                      "(CVE-2026-12480). Weights must live inside the file", Severity.CRITICAL,
                      sources=sources[:10])
         n_ext = dcpl.get_external_count()
         if n_ext:
             files = [dcpl.get_external(i)[0].decode("utf-8", "replace") for i in range(min(n_ext, 10))]
             self.add("artifact.hdf5_external_storage", path,
-                     f"dataset stored in external raw files {echo(files)}; reading it reads (or, when "
+                     f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads (or, when "
                      "saving, writes) files on the loading machine", Severity.CRITICAL, files=files)
         self.check_dtype(ds.dtype, path, "dataset")
         declared = math.prod(int(n) for n in ds.shape or ()) * max(ds.dtype.itemsize, 1)
@@ -136,9 +136,13 @@ class _H5Walker:
         for name in list(attrs):
             aid = attrs.get_id(name)
             label = f"attribute {name!r}"
-            if aid.get_storage_size() > self.limits.max_attr_bytes:
+            try:
+                stored = aid.get_storage_size()
+            except RuntimeError:  # libhdf5 reports an empty attribute's size as an error
+                stored = 0
+            if stored > self.limits.max_attr_bytes:
                 self.add("artifact.hdf5_attribute_too_large", where,
-                         f"{label} stores {aid.get_storage_size()} bytes; limit is "
+                         f"{label} stores {stored} bytes; limit is "
                          f"{self.limits.max_attr_bytes} (max_attr_bytes)", Severity.MEDIUM)
                 continue
             dt = aid.dtype

@@ -46,8 +46,11 @@ def _error(path: str, code: str, message: str, **detail: Any) -> ArtifactError:
 
 def open_regular(path: str) -> IO[bytes]:
     """Open ``path`` for reading, refusing directories, devices and FIFOs (ArtifactError)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
+        fd = os.open(path, flags)  # O_NONBLOCK: a FIFO must not block the open
+    except IsADirectoryError:
+        fd = -1
     except OSError as exc:
         raise _error(
             path, "artifact.unreadable",
@@ -55,17 +58,16 @@ def open_regular(path: str) -> IO[bytes]:
             f"pass the path of a local, readable file",
             errno=exc.errno,
         ) from None
-    try:
-        mode = os.fstat(fh.fileno()).st_mode
-    except OSError:
-        mode = 0
+    mode = os.fstat(fd).st_mode if fd >= 0 else stat.S_IFDIR
     if not stat.S_ISREG(mode):
-        fh.close()
+        if fd >= 0:
+            os.close(fd)
         raise _error(
             path, "artifact.not_a_file",
             f"{echo(path)} is not a regular file (a directory, device or pipe); "
             f"model artifacts must be single local files (.keras or .h5)",
         )
+    fh = os.fdopen(fd, "rb")
     return fh
 
 

@@ -95,6 +95,7 @@ class ZipScan:
                  col: Collector, summary: dict[str, Any]) -> None:
         self.fh, self.label, self.allowed, self.limits = fh, label, allowed, limits
         self.col, self.summary = col, summary
+        self.spans: list[tuple[int, int, str]] = []
 
     def add(self, code: str, member: str, message: str, severity: Severity,
             action: Action = Action.REJECT, **detail: Any) -> None:
@@ -117,6 +118,7 @@ class ZipScan:
                              f"limit is {self.limits.max_members} (max_members)", Severity.HIGH, fatal=True)
                 return
             safe = self.check_members(infos)
+            self.check_overlaps()
             if CONFIG not in safe:
                 self.col.add("artifact.missing_config", f"{self.label} has no usable {CONFIG}; every "
                              ".keras archive holds one. Re-save the model with keras", Severity.HIGH)
@@ -192,7 +194,7 @@ class ZipScan:
 
     def check_local_header(self, info: zipfile.ZipInfo) -> bool:
         try:
-            _, local = _data_offset(self.fh, info)
+            start, local = _data_offset(self.fh, info)
         except (OSError, zipfile.BadZipFile, struct.error) as exc:
             self.add("artifact.zip_corrupt", info.orig_filename, f"local header unreadable ({exc})",
                      Severity.HIGH)
@@ -202,7 +204,18 @@ class ZipScan:
                      f"central directory name differs from its local header name {echo(local)}; "
                      "readers that trust different headers extract different files", Severity.HIGH)
             return True
+        self.spans.append((info.header_offset, start + info.compress_size, info.orig_filename))
         return False
+
+    def check_overlaps(self) -> None:
+        end, prev = -1, ""
+        for start, stop, name in sorted(self.spans):
+            if start < end:
+                self.add("artifact.zip_overlap", name, f"its data overlaps member {echo(prev)}; overlapping "
+                         "members are how 'quoted-overlap' zip bombs multiply their size (CVE-2024-0450)",
+                         Severity.HIGH)
+            if stop > end:
+                end, prev = stop, name
 
     def read_config(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         with zf.open(info) as member:
