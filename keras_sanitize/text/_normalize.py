@@ -31,6 +31,8 @@ _DROP = U.INVISIBLES | U.CONTEXT_JOINERS | U.BIDI_CONTROLS | {"\u00ad"}
 def _fold_char(c: str) -> str:
     if c in _DROP or 0xE0000 <= ord(c) <= 0xE007F or 0xFE00 <= ord(c) <= 0xFE0F:
         return ""
+    if "\ud800" <= c <= "\udfff":
+        return "\ufffd"
     if "\u064b" <= c <= "\u065f" or c == "\u0670" or c == "\u0640":
         return ""  # Arabic harakat and tatweel: optional vowel marks, stretched letters
     out = []

@@ -44,9 +44,9 @@ _SUSPECT_RE = re.compile(
     "\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 
-#: Start of HTML markup per the HTML5 tokenizer: ``<`` then a letter, ``/``, ``!`` or ``?``,
-#: or a character reference. ``a < b`` is text, not markup.
-MARKUP_RE = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);?")
+#: Start of HTML markup per the HTML5 tokenizer: ``<`` then a letter, ``/``, ``!`` or ``?``.
+#: ``a < b`` is text, and character references cannot create elements.
+MARKUP_RE = re.compile(r"<[A-Za-z/!?]")
 
 # Scripts whose letters use joiners inside words (Unicode name prefixes).
 _JOINER_SCRIPTS = frozenset(
@@ -74,6 +74,21 @@ _JOINER_SCRIPTS = frozenset(
         "PERSIAN",
     }
 )
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def re2_safe(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD (RE2 needs valid UTF-8; offsets kept).
+
+    Example:
+        >>> re2_safe("a\\ud800b")
+        'a\\ufffdb'
+    """
+    if text.isascii() or _SURROGATE_RE.search(text) is None:
+        return text
+    return _SURROGATE_RE.sub("\ufffd", text)
 
 
 def has_suspects(text: str) -> bool:

@@ -204,7 +204,7 @@ class HtmlSanitizer(Filter):
         return config
 
 
-_MD_LINK = re2.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_MD_LINK = re2.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _BARE_SCHEME = re2.compile(r"(?i)\b(javascript|vbscript|livescript|data)\s*:")
 _HOST = re.compile(r"^[a-z][a-z0-9+.-]*://([^/?#:@\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
 #: Schemes refused in links.
@@ -246,7 +246,7 @@ class LinkFilter(Filter):
         return any(host == h or host.endswith("." + h) for h in self.allowed_image_hosts)
 
     def process(self, value: Any, ctx: Context) -> Any:
-        text = require_str(ctx, value)
+        text = U.re2_safe(require_str(ctx, value))
         if "](" not in text and ":" not in text:
             return text
         removed: list[dict[str, str]] = []
@@ -347,7 +347,7 @@ class FragmentFilter(Filter):
         self._any = re2.compile("|".join(f"(?:{p})" for p in self.patterns.values()))
 
     def process(self, value: Any, ctx: Context) -> Any:
-        text = require_str(ctx, value)
+        text = U.re2_safe(require_str(ctx, value))
         if not any(c in text for c in "{%#"):
             return text
         first = self._any.search(text)
