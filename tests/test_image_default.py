@@ -22,7 +22,7 @@ def _expected() -> list[tuple[str, bool, tuple[str, ...]]]:
     for line in (DATA / "expected.tsv").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
-        name, verdict, codes = (line.split("\t") + [""])[:3]
+        name, verdict, codes = [*line.split("\t"), ""][:3]
         rows.append((name, verdict == "ok", tuple(c for c in codes.split(",") if c)))
     return rows
 
