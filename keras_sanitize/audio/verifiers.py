@@ -24,6 +24,8 @@ __all__ = ["SqueezeCompare", "Ultrasonic"]
 DEFAULT_ULTRASONIC_HZ: float = 18000.0
 #: default flag level: ultrasonic energy at least 1% (-20 dB) of the audible band's.
 DEFAULT_ULTRASONIC_DB: float = -20.0
+#: ultrasound quieter than this (dBFS, mean power) cannot drive a microphone into demodulating it.
+DEFAULT_ULTRASONIC_LEVEL_DB: float = -60.0
 _MAX_SEGMENTS = 256
 _AUDIBLE_LOW_HZ = 20.0
 
@@ -38,8 +40,9 @@ class Ultrasonic(Verifier):
     non-linearity demodulates: such a clip has almost all its energy above the
     audible band. The stage measures the ultrasonic-to-audible energy ratio
     (Hann-windowed FFT over at most 256 evenly spaced segments) and, when it
-    is high, the carrier's envelope: a speech-band AM envelope raises the
-    severity. A clip whose Nyquist frequency is at or below ``cutoff_hz`` (16
+    is high (and the band itself louder than ``min_level_db`` dBFS, so that
+    near-silence cannot trip a ratio of two tiny numbers), the carrier's
+    envelope: a speech-band AM envelope raises the severity. A clip whose Nyquist frequency is at or below ``cutoff_hz`` (16
     kHz audio) cannot hold ultrasonic content and passes, as does one shorter
     than the ~20 ms analysis window.
 
@@ -60,6 +63,7 @@ class Ultrasonic(Verifier):
         cutoff_hz: float = DEFAULT_ULTRASONIC_HZ,
         threshold_db: float = DEFAULT_ULTRASONIC_DB,
         min_modulation: float = 0.05,
+        min_level_db: float = DEFAULT_ULTRASONIC_LEVEL_DB,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,6 +73,9 @@ class Ultrasonic(Verifier):
             check_number(owner, "threshold_db", threshold_db, minimum=-120.0, maximum=120.0)
         )
         self.min_modulation = float(check_number(owner, "min_modulation", min_modulation, minimum=0.0))
+        self.min_level_db = float(
+            check_number(owner, "min_level_db", min_level_db, minimum=-200.0, maximum=0.0)
+        )
 
     def measure(self, clip: Clip) -> dict[str, Any] | None:
         """The measurements behind the verdict; ``None`` when the clip cannot hold ultrasound."""
@@ -82,7 +89,8 @@ class Ultrasonic(Verifier):
         count = min(_MAX_SEGMENTS, max(1, x.shape[0] // nseg))
         starts = np.linspace(0, x.shape[0] - nseg, count).astype(np.int64)
         segs = x[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64)
-        segs *= np.hanning(nseg)[None, :] if nseg > 2 else 1.0
+        window = np.hanning(nseg)
+        segs *= window[None, :]
         power = np.abs(np.fft.rfft(segs, axis=1)) ** 2
         freqs = np.fft.rfftfreq(nseg, 1.0 / rate)
         ultra_mask = freqs > self.cutoff_hz
@@ -102,13 +110,17 @@ class Ultrasonic(Verifier):
         top = int(np.argmax(spectrum)) if spectrum.size else 0
         band_total = float(spectrum.sum())
         carrier = float(spectrum[max(0, top - 2) : top + 3].sum()) / band_total if band_total > 0 else 0.0
+        # Mean power per sample in the band (Parseval, one-sided spectrum, Hann window).
+        level = 2.0 * ultra / (count * nseg * float(np.sum(window**2)))
+        level_db = max(10 * math.log10(level), -200.0) if level > 0 else -200.0
         out: dict[str, Any] = {
             "ratio_db": ratio_db,
+            "level_db": level_db,
             "peak_hz": peak_hz,
             "carrier_fraction": carrier,
             "rate": rate,
         }
-        if ratio_db >= self.threshold_db:
+        if self.flags(out):
             centre = int(starts[int(np.argmax(ultra_per_seg))]) + nseg // 2
             out.update(self._envelope(x, rate, centre))
             out["am_modulated"] = bool(out["modulation_index"] >= self.min_modulation and carrier >= 0.2)
@@ -139,10 +151,14 @@ class Ultrasonic(Verifier):
             "am_modulated": bool(index >= self.min_modulation),
         }
 
+    def flags(self, m: dict[str, Any]) -> bool:
+        """Whether measurements ``m`` (from :meth:`measure`) are over both thresholds."""
+        return bool(m["ratio_db"] >= self.threshold_db and m["level_db"] >= self.min_level_db)
+
     def process(self, value: Any, ctx: Context) -> Any:
         clip = as_clip(value, ctx)
         m = self.measure(clip)
-        if m is None or m["ratio_db"] < self.threshold_db:
+        if m is None or not self.flags(m):
             return value
         am = bool(m.get("am_modulated"))
         what = (
@@ -168,7 +184,10 @@ class Ultrasonic(Verifier):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            cutoff_hz=self.cutoff_hz, threshold_db=self.threshold_db, min_modulation=self.min_modulation
+            cutoff_hz=self.cutoff_hz,
+            threshold_db=self.threshold_db,
+            min_modulation=self.min_modulation,
+            min_level_db=self.min_level_db,
         )
         return config
 
