@@ -121,8 +121,9 @@ def test_stack_pads_and_reports_lengths() -> None:
     batch, lengths = encoders.stack([np.ones(3, np.float32), np.ones(5, np.float32)])
     assert batch.shape == (2, 5) and lengths.tolist() == [3, 5]
     assert batch[0, 3:].tolist() == [0.0, 0.0]
-    batch, lengths = encoders.stack([np.ones((2, 3), np.float32), np.ones((2, 7), np.float32)], layout="CT",
-                                    length=4)
+    batch, lengths = encoders.stack(
+        [np.ones((2, 3), np.float32), np.ones((2, 7), np.float32)], layout="CT", length=4
+    )
     assert batch.shape == (2, 2, 4) and lengths.tolist() == [3, 4]
     batch, lengths = encoders.stack([np.ones((6, 2), np.float32)], layout="TC")
     assert batch.shape == (1, 6, 2) and lengths.tolist() == [6]
@@ -132,8 +133,10 @@ def test_stack_pads_and_reports_lengths() -> None:
 
 def test_default_batch_then_stack() -> None:
     pipe = ks.audio.default()
-    items = [synth.encode(synth.speech_like(s, RATE, seed=i), RATE, "WAV", "PCM_16") for i, s in
-             enumerate((0.2, 0.3))] + [b"junk"]
+    items = [
+        synth.encode(synth.speech_like(s, RATE, seed=i), RATE, "WAV", "PCM_16")
+        for i, s in enumerate((0.2, 0.3))
+    ] + [b"junk"]
     reports = pipe.run_batch(items)
     assert [r.ok for r in reports] == [True, True, False]
     batch, lengths = encoders.stack([r.value for r in reports if r.ok])

@@ -28,9 +28,16 @@ def rejects(report: ks.Report) -> set[str]:
 
 @pytest.mark.parametrize(
     ("fmt", "subtype", "codec"),
-    [("WAV", "PCM_16", "PCM_16"), ("WAV", "FLOAT", "FLOAT"), ("WAV", "PCM_U8", "PCM_U8"),
-     ("FLAC", "PCM_24", "PCM_24"), ("OGG", "VORBIS", "VORBIS"), ("OGG", "OPUS", "OPUS"),
-     ("AIFF", "PCM_16", "PCM_16"), ("RF64", "PCM_16", "PCM_16")],
+    [
+        ("WAV", "PCM_16", "PCM_16"),
+        ("WAV", "FLOAT", "FLOAT"),
+        ("WAV", "PCM_U8", "PCM_U8"),
+        ("FLAC", "PCM_24", "PCM_24"),
+        ("OGG", "VORBIS", "VORBIS"),
+        ("OGG", "OPUS", "OPUS"),
+        ("AIFF", "PCM_16", "PCM_16"),
+        ("RF64", "PCM_16", "PCM_16"),
+    ],
 )
 def test_headers_match_libsndfile(fmt: str, subtype: str, codec: str) -> None:
     import io

@@ -13,8 +13,9 @@ def _clip(x: np.ndarray, rate: int) -> Clip:
     return Clip(np.ascontiguousarray(x.reshape(-1, 1), dtype=np.float32), rate)
 
 
-@pytest.mark.parametrize(("rate", "carrier"), [(96000, 25000), (96000, 30000), (96000, 40000), (192000, 35000),
-                                               (48000, 21000)])
+@pytest.mark.parametrize(
+    ("rate", "carrier"), [(96000, 25000), (96000, 30000), (96000, 40000), (192000, 35000), (48000, 21000)]
+)
 def test_dolphin_attack_is_flagged_with_its_am_envelope(rate: int, carrier: float) -> None:
     x = synth.dolphin(0.5, rate=rate, carrier=carrier, seed=rate + int(carrier))
     report = verifiers.Ultrasonic().run(_clip(x, rate))
@@ -27,7 +28,9 @@ def test_dolphin_attack_is_flagged_with_its_am_envelope(rate: int, carrier: floa
 
 def test_dolphin_attack_hidden_under_speech_is_flagged() -> None:
     rate = 96000
-    x = synth.speech_like(0.5, rate, seed=9, amplitude=0.3) + synth.dolphin(0.5, rate, 32000, seed=4, amplitude=0.2)
+    x = synth.speech_like(0.5, rate, seed=9, amplitude=0.3) + synth.dolphin(
+        0.5, rate, 32000, seed=4, amplitude=0.2
+    )
     report = ks.audio.default().run(synth.encode(x, rate, "WAV", "PCM_16"))
     assert not report.ok and report.rejections[0].code == "audio.ultrasonic"
     assert report.rejections[0].detail["am_modulated"] is True
@@ -36,13 +39,17 @@ def test_dolphin_attack_hidden_under_speech_is_flagged() -> None:
 def test_pure_ultrasonic_tone_is_flagged_but_not_as_am() -> None:
     report = verifiers.Ultrasonic().run(_clip(synth.tone(30000, 0.5, 96000), 96000))
     assert report.codes == ("audio.ultrasonic",)
-    assert report.findings[0].severity.value == "medium" and report.findings[0].detail["am_modulated"] is False
+    assert (
+        report.findings[0].severity.value == "medium" and report.findings[0].detail["am_modulated"] is False
+    )
 
 
 @pytest.mark.parametrize("rate", [22050, 32000, 44100, 48000, 96000])
 def test_speech_is_not_flagged(rate: int) -> None:
     for seed in range(3):
-        x = synth.speech_like(1.0, rate, seed=seed) + 0.001 * np.random.default_rng(seed).standard_normal(rate)
+        x = synth.speech_like(1.0, rate, seed=seed) + 0.001 * np.random.default_rng(seed).standard_normal(
+            rate
+        )
         assert verifiers.Ultrasonic().run(_clip(x.astype(np.float32), rate)).codes == ()
 
 
@@ -100,8 +107,11 @@ class _Task:
         rng = np.random.default_rng(seed)
         y = rng.integers(0, 2, n)
         nuis = self.nuisance[rng.integers(0, len(self.nuisance), n)] * rng.uniform(-1, 1, (n, 1))
-        x = ((2 * y - 1)[:, None] * rng.uniform(0.5, 1.5, (n, 1)) * 0.3 * self.template + nuis
-             + 0.03 * rng.standard_normal((n, N)))
+        x = (
+            (2 * y - 1)[:, None] * rng.uniform(0.5, 1.5, (n, 1)) * 0.3 * self.template
+            + nuis
+            + 0.03 * rng.standard_normal((n, N))
+        )
         return x.astype(np.float32), y
 
     def model(self, batch: np.ndarray) -> np.ndarray:

@@ -42,9 +42,10 @@ class Ultrasonic(Verifier):
     (Hann-windowed FFT over at most 256 evenly spaced segments) and, when it
     is high (and the band itself louder than ``min_level_db`` dBFS, so that
     near-silence cannot trip a ratio of two tiny numbers), the carrier's
-    envelope: a speech-band AM envelope raises the severity. A clip whose Nyquist frequency is at or below ``cutoff_hz`` (16
-    kHz audio) cannot hold ultrasonic content and passes, as does one shorter
-    than the ~20 ms analysis window.
+    envelope: a speech-band AM envelope raises the severity. A clip whose
+    Nyquist frequency is at or below ``cutoff_hz`` (16 kHz audio) cannot hold
+    ultrasonic content and passes, as does one shorter than the ~20 ms
+    analysis window.
 
     Example:
         >>> import numpy as np
