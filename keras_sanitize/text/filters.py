@@ -98,6 +98,7 @@ _DANGER_RE = re.compile(
     r"|\son[a-z]+\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html",
     re.IGNORECASE,
 )
+_CONTROLS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG_NAME_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
 _MODES = ("strip", "escape", "reject", "allow")
 _ENGINES = ("nh3", "bleach")
@@ -177,7 +178,10 @@ class HtmlSanitizer(Filter):
         if self.mode == "escape":
             out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         else:
-            out = self._engine.clean(text)
+            # Engines decode character references, so "&#1;" can come out as a raw control
+            # character. Replace rather than delete: deleting could splice "java&#1;script:"
+            # into a live "javascript:" URL.
+            out = _CONTROLS_RE.sub("\ufffd", self._engine.clean(text))
         if out != text:
             removed = [t for t in tags if t not in self.tags] if self.mode == "strip" else tags
             ctx.add(
