@@ -174,6 +174,7 @@ class RemoveDC(Filter):
     modality = "audio"
 
     def __init__(self, threshold: float = 1e-4, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "remove_dc")
         super().__init__(**kwargs)
         self.threshold = float(check_number(type(self).__name__, "threshold", threshold, minimum=1e-7))
 
