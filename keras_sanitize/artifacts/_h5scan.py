@@ -107,20 +107,23 @@ class _H5Walker:
         if ds.is_virtual:
             sources = sorted({dcpl.get_virtual_filename(i) for i in range(dcpl.get_virtual_count())})
             self.add("artifact.hdf5_virtual_dataset", path,
-                     f"virtual dataset mapping data from {echo(', '.join(sources[:3]))}; reading it opens other files "
+                     f"virtual dataset mapping data from {echo(', '.join(sources[:3]))}; reading it opens "
+                     "other files "
                      "(CVE-2026-12480). Weights must live inside the file", Severity.CRITICAL,
                      sources=sources[:10])
         n_ext = dcpl.get_external_count()
         if n_ext:
             files = [dcpl.get_external(i)[0].decode("utf-8", "replace") for i in range(min(n_ext, 10))]
             self.add("artifact.hdf5_external_storage", path,
-                     f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads (or, when "
+                     f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads "
+                     "(or, when "
                      "saving, writes) files on the loading machine", Severity.CRITICAL, files=files)
         self.check_dtype(ds.dtype, path, "dataset")
         declared = math.prod(int(n) for n in ds.shape or ()) * max(ds.dtype.itemsize, 1)
         if declared > self.limits.h5_bomb_floor and declared > self.limits.h5_ratio * self.file_size:
             self.add("artifact.hdf5_dataset_bomb", path,
-                     f"dataset declares shape {tuple(ds.shape)} = {declared} bytes in a {self.file_size}-byte "
+                     f"dataset declares shape {tuple(ds.shape)} = {declared} bytes in a "
+                     f"{self.file_size}-byte "
                      f"file (over {self.limits.h5_ratio}x, h5_ratio); reading it exhausts memory",
                      Severity.HIGH, declared_bytes=declared)
         for i in range(dcpl.get_nfilters()):
@@ -195,7 +198,7 @@ def scan_hdf5(source: str | IO[bytes], label: str, file_size: int, limits: ScanL
     try:
         with h5py.File(source, "r") as f:
             walker.walk(f)
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ValueError, RuntimeError...
+    except Exception as exc:
         col.add("artifact.hdf5_corrupt", f"{label}: HDF5 data cannot be read ({type(exc).__name__}: "
                 f"{echo(str(exc))}); re-save the model", Severity.HIGH, fatal=True)
         return None

@@ -145,7 +145,8 @@ def mismatch_error(path: str, expected: str, actual: str) -> ArtifactError:
         "artifact.hash_mismatch", message, Severity.CRITICAL, Action.REJECT, STAGE,
         detail={"expected": expected, "actual": actual}, fatal=True,
     )
-    return ArtifactError(message, Report(False, {"path": path, "sha256": actual}, (finding,), modality="artifact"))
+    report = Report(False, {"path": path, "sha256": actual}, (finding,), modality="artifact")
+    return ArtifactError(message, report)
 
 
 def copy_hashed(src: str, dst: str) -> str:

@@ -20,7 +20,7 @@ from ._scan import is_remote, scan
 
 def _refuse(path: str, report: Report, what: str) -> ArtifactError:
     reasons = "; ".join(str(f) for f in report.rejections[:3]) or report.summary()
-    return ArtifactError(f"refused to load {echo(path)} ({what}): {reasons}", report)
+    return ArtifactError(f"refused to load {echo(path, 300)} ({what}): {reasons}", report)
 
 
 def _single(path: str, code: str, message: str) -> ArtifactError:
@@ -92,7 +92,7 @@ def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_mo
 
             return keras.saving.load_model(target, custom_objects=dict(custom_objects or {}),
                                            compile=compile, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001 - Keras refusals and errors become ArtifactError
+        except Exception as exc:
             failed = Finding("artifact.load_failed", f"keras.saving.load_model(safe_mode=True) refused or "
                              f"failed after the scan passed: {type(exc).__name__}: {echo(str(exc), 300)}",
                              Severity.HIGH, Action.REJECT, STAGE)

@@ -106,7 +106,8 @@ def _scan_file(fh: IO[bytes], p: str, allowed: tuple[str, ...], limits: ScanLimi
             _scan_legacy(out, label, allowed, limits, allow_legacy_h5, col, summary)
     elif kind == "pickle" or (kind in ("gzip", "zlib", "bz2", "xz") and compressed_pickle(kind, head)):
         imports = pickle_globals(head) if kind == "pickle" else []
-        col.add("artifact.pickle", f"{label} is a {'pickle' if kind == 'pickle' else kind + '-compressed pickle (joblib)'}"
+        what = "pickle" if kind == "pickle" else f"{kind}-compressed pickle (joblib)"
+        col.add("artifact.pickle", f"{label} is a {what}"
                 f"{' importing ' + ', '.join(imports[:5]) if imports else ''}; unpickling runs arbitrary "
                 "code, so pickles are refused. Use a .keras file", Severity.CRITICAL, imports=imports)
     elif kind == "npy":
@@ -173,7 +174,7 @@ def scan(path: str | os.PathLike[str], allow_modules: Any = (), *, allow_legacy_
                 _scan_file(fh, p, allowed, limits, allow_legacy_h5, expected, col, summary)
         except ArtifactError as exc:
             col.findings.extend(exc.report.findings if exc.report else ())
-        except Exception as exc:  # noqa: BLE001 - fail closed on anything unforeseen
+        except Exception as exc:
             col.add("artifact.internal_error", f"scanning {echo(p)} failed unexpectedly "
                     f"({type(exc).__name__}: {echo(str(exc))}); the file is refused. Please report this",
                     Severity.HIGH, fatal=True)

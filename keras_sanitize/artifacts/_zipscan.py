@@ -105,7 +105,7 @@ class ZipScan:
     def run(self) -> None:
         try:
             zf = zipfile.ZipFile(self.fh)
-        except Exception as exc:  # noqa: BLE001 - BadZipFile, OSError, ValueError, struct.error...
+        except Exception as exc:
             self.col.add("artifact.zip_corrupt", f"{self.label} is not a readable zip archive "
                          f"({type(exc).__name__}: {echo(str(exc))}); re-save the model", Severity.HIGH,
                          fatal=True)
@@ -140,7 +140,7 @@ class ZipScan:
     def guard(self, member: str, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 - a hostile member must become a finding
+        except Exception as exc:
             self.add("artifact.zip_corrupt", member, f"cannot be read ({type(exc).__name__}: "
                      f"{echo(str(exc))}); re-save the model", Severity.HIGH)
 
@@ -236,7 +236,8 @@ class ZipScan:
             return
         version = meta.get("keras_version")
         self.summary["keras_version"] = version if isinstance(version, str) else None
-        self.summary["date_saved"] = meta.get("date_saved") if isinstance(meta.get("date_saved"), str) else None
+        saved = meta.get("date_saved")
+        self.summary["date_saved"] = saved if isinstance(saved, str) else None
 
     def with_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo,
                     fn: Callable[[IO[bytes], str, int], None]) -> None:
@@ -273,8 +274,9 @@ class ZipScan:
     def scan_npz(self, fh: IO[bytes], name: str, size: int) -> None:
         try:
             inner = zipfile.ZipFile(fh)
-        except Exception as exc:  # noqa: BLE001
-            self.add("artifact.zip_corrupt", name, f"is not a readable npz ({type(exc).__name__})", Severity.HIGH)
+        except Exception as exc:
+            self.add("artifact.zip_corrupt", name, f"is not a readable npz ({type(exc).__name__})",
+                     Severity.HIGH)
             return
         with inner:
             for info in inner.infolist()[: self.limits.max_members]:
@@ -296,6 +298,7 @@ class ZipScan:
         with zf.open(info) as member:
             head = member.read(1 << 16)
         if info.filename.endswith((".pkl", ".pickle", ".joblib")) or looks_like_pickle(head):
-            self.add("artifact.pickle", info.filename, f"is a pickle (imports {pickle_globals(head) or '?'}); "
+            imports = pickle_globals(head)
+            self.add("artifact.pickle", info.filename, f"is a pickle (imports {imports or '?'}); "
                      "unpickling runs code, and nothing in a .keras archive should be one", Severity.CRITICAL,
-                     imports=pickle_globals(head))
+                     imports=imports)
