@@ -1,0 +1,164 @@
+"""Prompt-injection detection: accuracy per held-out dataset and latency.
+
+Accuracy rows (``note`` column) compare rules alone, the shipped model alone and
+the ensemble (rules OR model) on datasets the model never saw (and on which no
+threshold was set): ROC AUC, TPR at 1% / 5% FPR (a ROC reading: negatives are
+the dataset's own benign rows, else the pooled held-out benign), and TPR / FPR
+at the shipped thresholds. Cross-dataset rows are the leave-one-dataset-out
+figures the training script measured. Latency rows time one 1 KB prompt and a
+batch of 64, against calling the same model through Keras in the same run.
+
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_injection.py   # full table on stdout
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _harness import Row, best, compare, render
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+PROMPT_1KB = (
+    "You are a helpful assistant for a gardening shop. A customer writes: I bought three tomato "
+    "plants last week and the lower leaves are turning yellow with small brown spots. I water "
+    "them every morning, the pots are on a sunny balcony, and I used the potting soil you "
+    "recommended. Could it be a fungus, too much water, or not enough nutrients? What should I "
+    "check first, and is it safe to eat the tomatoes if the plant is sick? Please also suggest "
+    "an organic fertiliser and tell me how often to use it. My neighbour said coffee grounds "
+    "help, is that true? Finally, when should I prune the side shoots, and how many trusses "
+    "should I leave on each plant so that the fruit still ripens before autumn? Thank you very "
+    "much for your help, I am new to gardening and want to do it right this year. "
+)[:1024]
+
+
+def _scorers() -> dict[str, tuple[Callable[[Sequence[str]], np.ndarray], float]]:
+    from keras_sanitize.text.injection_model import InjectionEnsemble, InjectionModel
+    from keras_sanitize.text.verifiers import PromptInjectionRules
+
+    rules, model, ens = PromptInjectionRules(), InjectionModel(), InjectionEnsemble()
+    return {
+        "rules": (lambda ts: np.array([rules.score(t) for t in ts]), rules.threshold),
+        "model": (model.score_batch, model.threshold),
+        "rules+model": (ens.score_batch, ens.threshold),
+    }
+
+
+def _short(m: dict[str, Any]) -> str:
+    parts = []
+    if "auc" in m:
+        parts.append(f"AUC {m['auc']:.3f} TPR@1% {m['tpr_at_fpr_1pct']:.2f} @5% {m['tpr_at_fpr_5pct']:.2f}")
+    if "tpr_at_threshold" in m:
+        parts.append(f"TPR {m['tpr_at_threshold']:.3f}")
+    if "fpr_at_threshold" in m:
+        parts.append(f"FPR {m['fpr_at_threshold']:.4f}")
+    return "; ".join(parts)
+
+
+def accuracy(full: list[str]) -> list[Row]:
+    import injection_data as data
+    import injection_eval as ev
+
+    sets = data.load_all()
+    if not sets:
+        return [Row("injection", "accuracy: corpora absent (../shared/corpora)")]
+    held = {n: sets[n] for n in (*data.TEST, *data.EVAL_ONLY) if n in sets}
+    rows: list[Row] = []
+    results: dict[str, dict[str, Any]] = {}
+    for name, (score, thr) in _scorers().items():
+        results[name] = ev.evaluate_fn(score, thr, held, ev.reference_benign(held))
+    for ds in held:
+        for name in results:
+            m = results[name][ds]
+            rows.append(Row("injection/held-out", f"{ds} ({m['n_injection']}+/{m['n_benign']}-): {name}",
+                            note=_short(m)))  # fmt: skip
+    full.append("## held-out datasets: rules / model / rules+model\n")
+    for name in results:
+        full.append(f"### {name}\n\n" + ev.table(results[name]))
+    meta_path = ROOT / "keras_sanitize" / "data" / "injection_model.json"
+    lodo = json.loads(meta_path.read_text())["lodo"] if meta_path.exists() else {}
+    for ds, m in lodo.items():
+        rows.append(Row("injection/cross-dataset", f"trained without {ds}, tested on it: model", note=_short(m)))
+    if lodo:
+        full.append("### leave-one-dataset-out (model; from training)\n\n" + ev.table(lodo))
+    by_lang = data.frr_multilingual_by_language()
+    score, thr = _scorers()["rules+model"]
+    model_score, model_thr = _scorers()["model"]
+    lines = ["### benign multilingual FPR per language (frr_multilingual, held out)\n",
+             "| language | n | model FPR | rules+model FPR |", "|---|---|---|---|"]  # fmt: skip
+    for lang, texts in sorted(by_lang.items()):
+        fm = float(np.mean(model_score(texts) >= model_thr))
+        fe = float(np.mean(score(texts) >= thr))
+        lines.append(f"| {lang} | {len(texts)} | {fm:.4f} | {fe:.4f} |")
+        rows.append(Row("injection/benign-lang", f"frr_multilingual {lang} ({len(texts)})",
+                        note=f"FPR model {fm:.4f}, rules+model {fe:.4f}"))  # fmt: skip
+    full.append("\n".join(lines) + "\n")
+    return rows
+
+
+def latency() -> list[Row]:
+    import keras_sanitize as ks
+    from keras_sanitize.text import injection_model as im
+    from keras_sanitize.text.verifiers import PromptInjectionRules
+
+    model, ens, rules = im.InjectionModel(), im.InjectionEnsemble(), PromptInjectionRules()
+    model.score(PROMPT_1KB)  # load weights once
+    rows = []
+    try:
+        keras_model = ks.load_model(im.KERAS_PATH, sha256=im.KERAS_SHA256, compile=False)
+    except Exception as exc:  # noqa: BLE001 - no backend: time ours alone
+        rows.append(Row("injection/latency", f"Keras reference unavailable: {type(exc).__name__}"))
+        keras_model = None
+    batch = [PROMPT_1KB[i:] + PROMPT_1KB[:i] for i in range(64)]
+    if keras_model is not None:
+        def keras_one() -> Any:
+            return np.asarray(keras_model(im.hashed_ngrams([PROMPT_1KB])))
+
+        def keras_predict() -> Any:
+            return keras_model.predict(im.hashed_ngrams([PROMPT_1KB]), verbose=0)
+
+        def keras_batch() -> Any:
+            return np.asarray(keras_model(im.hashed_ngrams(batch)))
+
+        rows.append(compare("injection/latency", "InjectionModel.score, one 1 KB prompt",
+                            lambda: model.score(PROMPT_1KB), "keras model(x) on same features",
+                            keras_one, goal="<= 1 ms"))  # fmt: skip
+        rows.append(compare("injection/latency", "InjectionModel.score, one 1 KB prompt",
+                            lambda: model.score(PROMPT_1KB), "keras model.predict(x)",
+                            keras_predict, repeat=3))  # fmt: skip
+        r = compare("injection/latency", "InjectionModel.score_batch, 64 x 1 KB",
+                    lambda: model.score_batch(batch), "keras model(x), batch of 64", keras_batch)  # fmt: skip
+        r.note = f"{r.seconds / 64 * 1e3:.3f} ms per 1 KB; {64 / r.seconds / 1024:.1f} MB/s" if r.seconds else ""
+        rows.append(r)
+    rows.append(compare("injection/latency", "InjectionEnsemble.score, one 1 KB prompt",
+                        lambda: ens.score(PROMPT_1KB), "PromptInjectionRules.score", lambda: rules.score(PROMPT_1KB)))  # fmt: skip
+    long_text = PROMPT_1KB * 64
+    t = best(lambda: model.score(long_text), repeat=3)
+    rows.append(Row("injection/latency", "InjectionModel.score, one 64 KB text", t,
+                    note=f"{t / 64 * 1e3:.3f} ms per KB (windows overlap by half)"))  # fmt: skip
+    rows.append(compare("injection/latency", "InjectionModel().run, one 1 KB prompt (stage)",
+                        lambda: model.run(PROMPT_1KB), "InjectionModel.score", lambda: model.score(PROMPT_1KB)))  # fmt: skip
+    return rows
+
+
+def run(full: list[str] | None = None) -> list[Row]:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    sink: list[str] = [] if full is None else full
+    start = time.perf_counter()
+    rows = latency() + accuracy(sink)
+    rows.append(Row("injection", f"(bench time {time.perf_counter() - start:.0f} s)"))
+    return rows
+
+
+if __name__ == "__main__":
+    details: list[str] = []
+    print(render(run(details)))
+    print("\n" + "\n".join(details))

@@ -1,0 +1,297 @@
+"""Train the shipped prompt-injection model (reproducible: fixed seeds, CPU, ~minutes).
+
+    KERAS_BACKEND=jax .venv/bin/python scripts/train_injection_model.py [--no-lodo]
+
+Writes ``keras_sanitize/data/injection_model.{keras,npz,json}`` and the model card
+``docs/injection_model.md``, and pins the new SHA-256s in
+``keras_sanitize/text/injection_model.py``.
+
+Protocol (see ``scripts/injection_data.py``):
+
+* whole datasets in ``TEST`` are held out of training; texts whose dedup key
+  matches a held-out text are removed from training too;
+* 15% of the rows of every training dataset form a validation split, used
+  for the Platt calibration and the threshold (benign FPR target) and
+  nothing else; test figures are measured at that threshold;
+* leave-one-dataset-out: for every dataset X, a model of the same recipe is
+  trained on all other datasets (test sets included) and measured on X.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import injection_data as data  # noqa: E402
+import injection_eval as ev  # noqa: E402
+
+from keras_sanitize.text._injection_features import Featurizer, sigmoid  # noqa: E402
+
+SEED = 1234
+BITS = 14
+HIDDEN = 32
+EPOCHS = 8
+BATCH = 64
+DROPOUT_IN = 0.2
+DROPOUT_HIDDEN = 0.2
+L2 = 1e-6
+LR = 2e-3
+WINDOW = 1024  # characters per scoring window (inference takes the max over windows)
+WINDOWS_PER_TEXT = 3  # training windows drawn from a text longer than WINDOW
+VAL_FRAC = 0.15
+TARGET_FPR = 0.005  # validation benign FPR the threshold is set at
+OUT = data.ROOT / "keras_sanitize" / "data"
+CARD = data.ROOT / "docs" / "injection_model.md"
+STAGE_SRC = data.ROOT / "keras_sanitize" / "text" / "injection_model.py"
+
+_LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"})
+_HOMO = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"})
+
+
+def augment(text: str, rng: random.Random) -> str:
+    """One random obfuscation (applied to both classes, so it is not a signal)."""
+    kind = rng.randrange(6)
+    if kind == 0:
+        return text.translate(_LEET)
+    if kind == 1:
+        return text.translate(_HOMO)
+    if kind == 2:
+        return "".join(c + ("\u200b" if rng.random() < 0.3 else "") for c in text)
+    if kind == 3:
+        return " ".join(text)
+    if kind == 4:
+        return "".join(c.upper() if rng.random() < 0.5 else c for c in text)
+    return text.upper()
+
+
+_FEATURE_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def build_xy(items: list[tuple[str, int, float]], feat: Featurizer) -> tuple[Any, np.ndarray, np.ndarray]:
+    from scipy import sparse
+
+    rows, cols, vals = [], [], []
+    for i, (text, _, _) in enumerate(items):
+        key = text
+        hit = _FEATURE_CACHE.get(key)
+        if hit is None:
+            hit = _FEATURE_CACHE[key] = feat(key)
+        ids, v = hit
+        rows.append(np.full(ids.size, i, dtype=np.int64))
+        cols.append(ids)
+        vals.append(v)
+    x = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(items), 2**feat.bits),
+        dtype=np.float32,
+    )
+    y = np.array([lab for _, lab, _ in items], dtype=np.float32)
+    w = np.array([wt for _, _, wt in items], dtype=np.float32)
+    return x, y, w
+
+
+def windows(text: str, rng: random.Random) -> list[tuple[str, float]]:
+    """The text itself, or up to WINDOWS_PER_TEXT random windows of it (weights sum to 1)."""
+    if len(text) <= WINDOW:
+        return [(text, 1.0)]
+    k = min(WINDOWS_PER_TEXT, -(-len(text) // WINDOW))
+    starts = sorted(rng.randrange(0, len(text) - WINDOW + 1) for _ in range(k))
+    return [(text[s : s + WINDOW], 1.0 / k) for s in starts]
+
+
+def weighted(datasets: dict[str, list[tuple[str, int]]], rng: random.Random, aug: bool) -> list[tuple[str, int, float]]:
+    """Sample weights: 1/sqrt(dataset size) per row, each class summing to the same total."""
+    out: list[tuple[str, int, float]] = []
+    for _name, items in sorted(datasets.items()):
+        w = 1.0 / np.sqrt(max(1, len(items)))
+        for text, lab in items:
+            for piece, pw in windows(text, rng):
+                out.append((piece, lab, w * pw))
+                if aug and rng.random() < 0.3:
+                    out.append((augment(piece, rng), lab, w * pw))
+    tot = {c: sum(w for _, lab, w in out if lab == c) for c in (0, 1)}
+    return [(t, lab, w * len(out) / (2 * tot[lab])) for t, lab, w in out]
+
+
+def fit(train: list[tuple[str, int, float]], feat: Featurizer, seed: int) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x, y, w = build_xy(train, feat)
+
+    class Batches(keras.utils.PyDataset):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.order = np.random.default_rng(seed).permutation(x.shape[0])
+
+        def __len__(self) -> int:
+            return int(np.ceil(x.shape[0] / BATCH))
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            sel = np.sort(self.order[i * BATCH : (i + 1) * BATCH])
+            return x[sel].toarray(), y[sel], w[sel]
+
+        def on_epoch_end(self) -> None:
+            np.random.default_rng(seed + 1).shuffle(self.order)
+
+    model = keras.Sequential(
+        [
+            keras.Input((2**feat.bits,), name="features"),
+            keras.layers.Dropout(DROPOUT_IN, seed=seed, name="feature_dropout"),
+            keras.layers.Dense(HIDDEN, activation="relu", name="dense1",
+                               kernel_regularizer=keras.regularizers.L2(L2)),  # fmt: skip
+            keras.layers.Dropout(DROPOUT_HIDDEN, seed=seed + 1, name="hidden_dropout"),
+            keras.layers.Dense(1, activation="sigmoid", name="out"),
+        ],
+        name="injection_model",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(LR), loss="binary_crossentropy")
+    model.fit(Batches(), epochs=EPOCHS, verbose=0, shuffle=False)
+    return model
+
+
+def export(model: Any) -> dict[str, np.ndarray]:
+    d1, out = model.get_layer("dense1"), model.get_layer("out")
+    return {
+        "dense1_kernel": np.asarray(d1.kernel.numpy(), dtype=np.float32),
+        "dense1_bias": np.asarray(d1.bias.numpy(), dtype=np.float32),
+        "out_kernel": np.asarray(out.kernel.numpy(), dtype=np.float32),
+        "out_bias": np.asarray(out.bias.numpy(), dtype=np.float32),
+    }
+
+
+def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Fit p = sigmoid(a * logit + b) by Newton's method (validation data only)."""
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        p = sigmoid(a * logits + b)
+        g = np.array([np.sum((p - y) * logits), np.sum(p - y)])
+        s = p * (1 - p) + 1e-9
+        h = np.array([[np.sum(s * logits**2), np.sum(s * logits)], [np.sum(s * logits), np.sum(s)]])
+        h += 1e-6 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(a), float(b)
+
+
+def train_recipe(datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int) -> ev.Scorer:
+    """Train one model on ``datasets`` (minus near-duplicates of ``holdout_texts``); calibrate on validation."""
+    banned = {data.dedup_key(t) for t in holdout_texts}
+    rng = random.Random(seed)
+    tr: dict[str, list[tuple[str, int]]] = {}
+    va: dict[str, list[tuple[str, int]]] = {}
+    for name, items in datasets.items():
+        keep = [x for x in items if data.dedup_key(x[0]) not in banned]
+        tr[name], va[name] = data.split_validation(keep, VAL_FRAC, seed, name)
+    feat = Featurizer(BITS)
+    model = fit(weighted(tr, rng, aug=True), feat, seed)
+    weights = export(model)
+    scorer = ev.Scorer(weights, feat, 1.0, 0.0, 0.5, WINDOW)
+    val = [x for items in va.values() for x in items]
+    logits = np.array([scorer.logit(t) for t, _ in val])
+    yv = np.array([lab for _, lab in val], dtype=np.float64)
+    a, b = platt(logits, yv)
+    probs = sigmoid(a * logits + b)
+    neg = np.sort(probs[yv == 0])
+    k = int(np.floor(TARGET_FPR * neg.size))  # allow at most k validation benign above
+    thr = float(neg[-(k + 1)]) + 1e-6 if neg.size else 0.5
+    scorer = ev.Scorer(weights, feat, a, b, min(thr, 0.999), WINDOW)
+    scorer.model = model
+    scorer.validation = {
+        "n_benign": int(neg.size),
+        "n_injection": int((yv == 1).sum()),
+        "tpr_at_threshold": float((probs[yv == 1] >= scorer.threshold).mean()),
+        "fpr_at_threshold": float((probs[yv == 0] >= scorer.threshold).mean()),
+        "auc": ev.auc(probs[yv == 0], probs[yv == 1]),
+    }
+    scorer.train_sizes = {n: len(v) for n, v in tr.items()}
+    return scorer
+
+
+def save_keras(trained: Any, path: Path) -> None:
+    """Save the inference model: same layers, no optimizer state (keeps the file small)."""
+    import keras
+
+    clone = keras.Sequential.from_config(trained.get_config())
+    clone.set_weights(trained.get_weights())
+    clone.save(path)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pin(npz_sha: str, keras_sha: str, threshold: float) -> None:
+    src = STAGE_SRC.read_text(encoding="utf-8")
+    src = re.sub(r"DEFAULT_THRESHOLD = [0-9.e-]+", f"DEFAULT_THRESHOLD = {threshold!r}", src)
+    src = re.sub(r'NPZ_SHA256 = "[0-9a-f]*"', f'NPZ_SHA256 = "{npz_sha}"', src)
+    src = re.sub(r'KERAS_SHA256 = "[0-9a-f]*"', f'KERAS_SHA256 = "{keras_sha}"', src)
+    STAGE_SRC.write_text(src, encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--no-lodo", action="store_true", help="skip leave-one-dataset-out runs")
+    args = ap.parse_args()
+    t0 = time.time()
+    all_sets = data.load_all()
+    train_sets = {n: v for n, v in all_sets.items() if n in data.TRAIN}
+    held = [t for n in data.TEST if n in all_sets for t, _ in all_sets[n]]
+    held += [t for n in data.EVAL_ONLY if n in all_sets for t, _ in all_sets[n]]
+    scorer = train_recipe(train_sets, held, SEED)
+    print(f"trained shipped model in {time.time() - t0:.0f}s; validation {scorer.validation}")
+    tests = {n: all_sets[n] for n in (*data.TEST, *data.EVAL_ONLY) if n in all_sets}
+    test_metrics = ev.evaluate(scorer, tests, ev.reference_benign(tests))
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED, "epochs": EPOCHS,
+        "target_validation_fpr": TARGET_FPR, "train_sizes": scorer.train_sizes,
+        "test_datasets": list(data.TEST), "validation": scorer.validation,
+    }  # fmt: skip
+    np.savez_compressed(
+        OUT / "injection_model.npz",
+        **scorer.weights,
+        platt=np.array([scorer.a, scorer.b], dtype=np.float64),
+        threshold=np.array(scorer.threshold, dtype=np.float64),
+        window=np.array(WINDOW, dtype=np.int64),
+        bits=np.array(BITS, dtype=np.int64),
+        feature_version=np.array(1, dtype=np.int64),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+    save_keras(scorer.model, OUT / "injection_model.keras")
+    lodo: dict[str, Any] = {}
+    if not args.no_lodo:
+        for name in ev.LODO_SETS:
+            if name not in all_sets:
+                continue
+            t1 = time.time()
+            others = {n: v for n, v in all_sets.items() if n != name and n not in data.EVAL_ONLY}
+            s = train_recipe(others, [t for t, _ in all_sets[name]], SEED)
+            lodo[name] = ev.evaluate(s, {name: all_sets[name]}, None)[name]
+            print(f"LODO {name}: {lodo[name]} ({time.time() - t1:.0f}s)")
+    result = {"meta": meta, "test": test_metrics, "lodo": lodo}
+    (OUT / "injection_model.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    pin(sha256(OUT / "injection_model.npz"), sha256(OUT / "injection_model.keras"), float(scorer.threshold))
+    ev.write_card(CARD, result)
+    print(f"done in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
