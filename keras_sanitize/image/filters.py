@@ -37,6 +37,8 @@ _QUIET_KEYS = frozenset(
      "compression", "srgb", "chromaticity", "disposal", "default_image", "mp", "mpoffset", "mpentry",
      "bbox", "blend", "timestamp", "lossless", "extension", "mode", "dqt", "ycbcr_subsampling"}
 )  # fmt: skip
+#: metadata bytes scanned for markup per image; the rest is stripped without a scan.
+SCAN_BUDGET = 8 << 20
 _GPS_IFD = 0x8825
 _ORIENTATION = 0x0112
 
@@ -180,7 +182,11 @@ class StripMetadata(Filter):
         if not fields and set(im.info) <= _PIXEL_KEYS | ({"icc_profile"} if self.keep_icc else set()):
             return im
         hits = {}
+        budget = SCAN_BUDGET
         for key, data in fields.items():
+            if budget <= 0:
+                break  # the rest is stripped unscanned: a flood of metadata is itself suspect
+            budget -= len(data)
             snippet = find_markup(data)
             if snippet is not None:
                 hits[key] = snippet
