@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,8 @@ class Clip:
     Stages after :class:`~keras_sanitize.audio.encoders.Decode` receive and return
     clips; :class:`~keras_sanitize.audio.encoders.ToArray` turns the final clip
     into a plain float32 array. ``source`` names where it came from
-    (``"wav/PCM_16"``, ``"array"``).
+    (``"wav/PCM_16"``, ``"array"``). Clips are immutable: stages never write
+    into ``samples`` (they make new clips), which lets :meth:`stats` be cached.
 
     Example:
         >>> import numpy as np
@@ -33,6 +34,7 @@ class Clip:
     samples: np.ndarray
     rate: int
     source: str = "array"
+    _stats: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def frames(self) -> int:
@@ -48,6 +50,30 @@ class Clip:
     def seconds(self) -> float:
         """Duration in seconds."""
         return self.frames / self.rate if self.rate > 0 else 0.0
+
+    def stats(self) -> tuple[float, float, np.ndarray, float]:
+        """``(min, max, per-channel means, mean square)``, computed once per clip.
+
+        ``min``/``max`` are NaN when any sample is (NaN propagates), which is how
+        the finiteness check costs nothing extra.
+        """
+        cached = self._stats.get("stats")
+        if cached is None:
+            from ._dsp import channel_means
+
+            x = self.samples
+            if x.size == 0:
+                cached = (0.0, 0.0, np.zeros(self.channels), 0.0)
+            else:
+                lo, hi = float(x.min()), float(x.max())
+                if np.isfinite(lo) and np.isfinite(hi):
+                    flat = x.reshape(-1)
+                    with np.errstate(all="ignore"):  # huge finite samples may overflow to inf: fine
+                        cached = (lo, hi, channel_means(x), float(np.dot(flat, flat)) / x.size)
+                else:
+                    cached = (lo, hi, np.full(self.channels, np.nan), float("nan"))
+            self._stats["stats"] = cached
+        return cached  # type: ignore[no-any-return]
 
     def replace(self, samples: np.ndarray, rate: int | None = None) -> Clip:
         """A clip with new samples (and optionally a new rate), same source."""

@@ -63,6 +63,13 @@ MIME_FORMATS: dict[str, str] = {
     "audio/x-aiff": "aiff",
     "audio/aiff": "aiff",
 }
+FORMAT_MIMES: dict[str, str] = {
+    "wav": "audio/x-wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "aiff": "audio/x-aiff",
+    "mp3": "audio/mpeg",
+}
 EXT_FORMATS: dict[str, str] = {
     "wav": "wav",
     "wave": "wav",
@@ -86,7 +93,7 @@ def detect_format(data: bytes) -> tuple[str | None, str]:
     """
     fmt = container_of(data)
     if fmt is not None:
-        return fmt, sniff_mime(data, use_libmagic=False)
+        return fmt, FORMAT_MIMES[fmt]
     mime = sniff_mime(data)
     return MIME_FORMATS.get(mime), mime
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["band_energy", "fft_lowpass", "mono"]
+__all__ = ["band_energy", "channel_means", "fft_lowpass", "mono"]
 
 
 def mono(x: np.ndarray) -> np.ndarray:
@@ -35,3 +35,18 @@ def band_energy(x: np.ndarray, rate: float, cutoff: float) -> tuple[float, float
     power = np.abs(np.fft.rfft(x, axis=0)) ** 2
     first = int(np.floor(cutoff * n / rate)) + 1
     return float(power[:first].sum()), float(power[first:].sum())
+
+
+def channel_means(x: np.ndarray) -> np.ndarray:
+    """Per-channel means of a ``(frames, channels)`` float32 array, as float64.
+
+    Avoids ``x.sum(axis=0)``, a strided reduction that is ~40x slower than a
+    contiguous pairwise sum (mono) or a BLAS matrix-vector product (N channels).
+    """
+    frames, channels = x.shape
+    if frames == 0:
+        return np.zeros(channels)
+    if channels == 1:
+        return np.array([float(x.reshape(-1).sum()) / frames])
+    sums: np.ndarray = np.asarray(np.ones(frames, np.float32) @ x, dtype=np.float64)
+    return sums / frames

@@ -182,7 +182,7 @@ class RemoveDC(Filter):
         clip = as_clip(value, ctx)
         if clip.frames == 0:
             return clip
-        mean = np.add.reduce(clip.samples, axis=0, dtype=np.float64) / clip.frames
+        mean = clip.stats()[2]
         dc = float(np.max(np.abs(mean)))
         if not dc > self.threshold or not math.isfinite(dc):
             return clip
@@ -273,7 +273,8 @@ class HardClip(Filter):
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         x = clip.samples
-        if x.size == 0 or (float(x.max()) <= self.limit and float(x.min()) >= -self.limit):
+        lo, hi = clip.stats()[:2]
+        if x.size == 0 or (hi <= self.limit and lo >= -self.limit):
             return clip
         n = int(np.count_nonzero(np.abs(x) > self.limit))
         ctx.add(

@@ -376,7 +376,7 @@ class SignalChecks(Validator):
                 severity=Severity.MEDIUM,
                 detail={"seconds": clip.seconds},
             )
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi, mean, mean_sq = clip.stats()
         if not (math.isfinite(lo) and math.isfinite(hi)):
             nan = int(np.count_nonzero(np.isnan(x)))
             inf = int(np.count_nonzero(np.isinf(x)))
@@ -389,9 +389,11 @@ class SignalChecks(Validator):
                 detail={"nan": nan, "inf": inf, "first_frame": first},
             )
             return
-        self._levels(ctx, clip, lo, hi)
+        self._levels(ctx, clip, lo, hi, mean, mean_sq)
 
-    def _levels(self, ctx: Context, clip: Clip, lo: float, hi: float) -> None:
+    def _levels(
+        self, ctx: Context, clip: Clip, lo: float, hi: float, mean: np.ndarray, mean_sq: float
+    ) -> None:
         x = clip.samples
         peak = max(-lo, hi)
         if peak > 1.0:
@@ -415,10 +417,6 @@ class SignalChecks(Validator):
                     score=ratio,
                     detail={"clipped_ratio": ratio},
                 )
-        n = clip.frames
-        mean = np.add.reduce(x, axis=0, dtype=np.float64) / n
-        flat = x.reshape(-1)
-        mean_sq = float(np.dot(flat, flat)) / x.size
         dc = float(np.max(np.abs(mean)))
         if dc > self.max_dc:
             ctx.add(
