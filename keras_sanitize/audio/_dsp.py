@@ -40,13 +40,14 @@ def band_energy(x: np.ndarray, rate: float, cutoff: float) -> tuple[float, float
 def channel_means(x: np.ndarray) -> np.ndarray:
     """Per-channel means of a ``(frames, channels)`` float32 array, as float64.
 
-    Avoids ``x.sum(axis=0)``, a strided reduction that is ~40x slower than a
-    contiguous pairwise sum (mono) or a BLAS matrix-vector product (N channels).
+    Avoids ``x.sum(axis=0)``, a strided reduction ~40x slower than a BLAS
+    dot/matrix-vector product (itself ~2x faster than numpy's pairwise sum).
     """
     frames, channels = x.shape
     if frames == 0:
         return np.zeros(channels)
     if channels == 1:
-        return np.array([float(x.reshape(-1).sum()) / frames])
+        flat = x.reshape(-1)
+        return np.array([float(np.dot(flat, np.broadcast_to(np.float32(1), flat.shape))) / frames])
     sums: np.ndarray = np.asarray(np.ones(frames, np.float32) @ x, dtype=np.float64)
     return sums / frames
