@@ -49,5 +49,5 @@ def channel_means(x: np.ndarray) -> np.ndarray:
     if channels == 1:
         flat = x.reshape(-1)
         return np.array([float(np.dot(flat, np.broadcast_to(np.float32(1), flat.shape))) / frames])
-    sums: np.ndarray = np.asarray(np.ones(frames, np.float32) @ x, dtype=np.float64)
-    return sums / frames
+    sums: np.ndarray = np.asarray(np.ones(frames, np.float32) @ x, dtype=np.float64) / frames
+    return sums
