@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.sniff import sniff_mime
 
 from ._header import container_of
+
+T = TypeVar("T", bound=type)
+
+
+def audio_stage(cls: T) -> T:
+    """Register an audio stage as ``keras_sanitize>Audio<ClassName>``.
+
+    The prefix keeps the registry unambiguous: ``Decode``, ``ToArray``,
+    ``LowPass``... also exist in other modalities.
+    """
+    return register_stage(name="Audio" + cls.__name__)(cls)
+
 
 #: formats accepted by default: the ones speech and audio models are usually fed.
 DEFAULT_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg"})

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Encoder, Halt, check_choice, check_number
@@ -24,6 +23,7 @@ from ._common import (
     DEFAULT_MAX_RATE,
     DEFAULT_MAX_SECONDS,
     KNOWN_FORMATS,
+    audio_stage,
     check_names,
 )
 from ._header import clean_error
@@ -38,7 +38,7 @@ _EXACT = frozenset({"wav", "flac", "ogg", "aiff"})
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int8): 128.0}
 
 
-@register_stage()
+@audio_stage
 class Decode(Encoder):
     """Decode audio bytes (or take a ``(samples, rate)`` tuple) into a float32 :class:`Clip`.
 
@@ -220,7 +220,7 @@ class Decode(Encoder):
         return config
 
 
-@register_stage()
+@audio_stage
 class ToArray(Encoder):
     """Turn a clip into the model's float32 array: ``"T"`` (mono), ``"TC"`` or ``"CT"``.
 

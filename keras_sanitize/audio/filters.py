@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Action, Severity
 from keras_sanitize.stage import Context, Filter, check_choice, check_number
 
 from ._clip import Clip, as_clip
+from ._common import audio_stage
 from ._dsp import band_energy, fft_lowpass
 
 __all__ = ["Downmix", "HardClip", "LowPass", "Normalize", "RemoveDC", "Resample", "TrimPad"]
@@ -30,7 +30,7 @@ DEFAULT_CUTOFF_HZ: float = 18000.0
 _EMPTY_BAND = 1e-10
 
 
-@register_stage()
+@audio_stage
 class Downmix(Filter):
     """Average channels to mono (``channels=1``) or repeat mono to ``channels``.
 
@@ -69,7 +69,7 @@ class Downmix(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class Resample(Filter):
     """Resample to ``rate`` Hz with soxr (``quality`` "HQ" by default).
 
@@ -109,7 +109,7 @@ class Resample(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class LowPass(Filter):
     """Remove everything above ``cutoff_hz`` (a brick-wall FFT low-pass).
 
@@ -159,7 +159,7 @@ class LowPass(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class RemoveDC(Filter):
     """Subtract each channel's mean when any exceeds ``threshold`` (full scale = 1).
 
@@ -202,7 +202,7 @@ class RemoveDC(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class Normalize(Filter):
     """Scale to a peak or RMS level of ``target_db`` dBFS.
 
@@ -253,7 +253,7 @@ class Normalize(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class HardClip(Filter):
     """Clip samples to ``[-limit, limit]``, reporting how many were outside.
 
@@ -292,7 +292,7 @@ class HardClip(Filter):
         return config
 
 
-@register_stage()
+@audio_stage
 class TrimPad(Filter):
     """Cut or zero-pad to ``length`` frames, or only cut to ``max_length`` frames.
 

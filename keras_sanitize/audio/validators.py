@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.sniff import LibmagicMissing
 from keras_sanitize.stage import Context, Validator, check_number
@@ -31,6 +30,7 @@ from ._common import (
     EXT_FORMATS,
     KNOWN_FORMATS,
     MIME_FORMATS,
+    audio_stage,
     check_names,
     detect_format,
 )
@@ -48,7 +48,7 @@ DEFAULT_MAX_DC: float = 0.01
 DEFAULT_SILENCE_DB: float = -60.0
 
 
-@register_stage()
+@audio_stage
 class ByteBudget(Validator):
     """Refuse encoded audio larger than ``max_bytes`` (or empty) before anything parses it.
 
@@ -99,7 +99,7 @@ def _ext(name: str) -> str:
     return base.rsplit(".", 1)[-1].lower() if "." in base else ""
 
 
-@register_stage()
+@audio_stage
 class FormatAllowlist(Validator):
     """Sniff the real format from the bytes and check it against an allowlist.
 
@@ -180,7 +180,7 @@ def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderIn
         ctx.halt("audio.bad_header", f"{fmt} header is malformed: {exc}. Re-encode the file.")
 
 
-@register_stage()
+@audio_stage
 class HeaderLimits(Validator):
     """Enforce limits from the header alone, before a single sample is decoded.
 
@@ -323,7 +323,7 @@ def _shape_and_rate(value: Any) -> tuple[tuple[int, int], float] | None:
     return None
 
 
-@register_stage()
+@audio_stage
 class SignalChecks(Validator):
     """Checks on decoded samples: empty, NaN/Inf (refused), clipping, DC offset, silence.
 

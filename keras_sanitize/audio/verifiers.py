@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 
 from ._clip import Clip, as_clip
+from ._common import audio_stage
 from ._dsp import fft_lowpass, mono
 
 __all__ = ["SqueezeCompare", "Ultrasonic"]
@@ -30,7 +30,7 @@ _MAX_SEGMENTS = 256
 _AUDIBLE_LOW_HZ = 20.0
 
 
-@register_stage()
+@audio_stage
 class Ultrasonic(Verifier):
     """Flag energy above ``cutoff_hz`` relative to the audible band, on the raw signal.
 
@@ -196,7 +196,7 @@ class Ultrasonic(Verifier):
 _SQUEEZERS = ("quantize", "lowpass", "median")
 
 
-@register_stage()
+@audio_stage
 class SqueezeCompare(Verifier):
     """Feature squeezing (Xu et al., NDSS 2018) for audio: compare a model's outputs
     on the input and on squeezed copies; a large L1 distance suggests an adversarial input.
