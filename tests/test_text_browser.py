@@ -25,7 +25,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian: apt install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium is not installed (Debian: apt install chromium)"
+    ),
 ]
 
 _HOOKS = """<script>
@@ -44,13 +46,16 @@ window.addEventListener('load', function () {
     document.querySelectorAll('.p').forEach(function (div) {
       div.querySelectorAll('*').forEach(function (el) {
         const tag = el.tagName.toLowerCase();
-        if (tag === 'script' || tag === 'iframe' || tag === 'object' || tag === 'embed') bad.push([div.id, tag]);
+        if (['script', 'iframe', 'object', 'embed'].includes(tag)) bad.push([div.id, tag]);
         for (const attr of el.attributes) {
           if (attr.name.toLowerCase().startsWith('on')) bad.push([div.id, attr.name]);
           let url = null;  // parse as the browser does when it follows the attribute as a URL
           try { url = new URL(attr.value, document.baseURI); } catch (e) { url = null; }
-          if (url && (['javascript:', 'vbscript:', 'livescript:'].includes(url.protocol)
-                      || /^data:text\\/html/i.test(url.href))) bad.push([div.id, attr.name + '=' + url.href.slice(0, 40)]);
+          const scheme = url ? url.protocol : '';
+          if (['javascript:', 'vbscript:', 'livescript:'].includes(scheme)
+              || (url && /^data:text\\/html/i.test(url.href))) {
+            bad.push([div.id, attr.name + '=' + url.href.slice(0, 40)]);
+          }
         }
       });
     });
@@ -86,15 +91,32 @@ def _render(fragments: list[str], tmp: Path) -> dict[str, list[object]]:
     body = "\n".join(f'<div class="p" id="p{i}">{frag}</div>' for i, frag in enumerate(fragments))
     tmp.mkdir(parents=True, exist_ok=True)
     page = tmp / "page.html"
-    page.write_text(f"<!doctype html><html><head>{_HOOKS}</head><body>{body}\n{_CHECK}</body></html>", "utf-8")
+    page.write_text(
+        f"<!doctype html><html><head>{_HOOKS}</head><body>{body}\n{_CHECK}</body></html>", "utf-8"
+    )
     proc = subprocess.run(
-        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-extensions", "--no-first-run", f"--user-data-dir={tmp / 'profile'}",
-         "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=240, check=False,
+        [
+            CHROMIUM or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-extensions",
+            "--no-first-run",
+            f"--user-data-dir={tmp / 'profile'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     found = re.search(r'<body[^>]*data-result="([^"]*)"', proc.stdout)
-    assert found, f"the page did not finish loading (navigated away?): {proc.stdout[:300]} {proc.stderr[-300:]}"
+    assert found, (
+        f"the page did not finish loading (navigated away?): {proc.stdout[:300]} {proc.stderr[-300:]}"
+    )
     result: dict[str, list[object]] = json.loads(html.unescape(found.group(1)))
     return result
 

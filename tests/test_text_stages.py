@@ -136,7 +136,9 @@ def test_variation_selector_smuggling_and_zalgo() -> None:
     r = V.InvisibleChars().run(hidden)
     assert r.codes == ("text.variation_selector_flood",) and r.findings[0].detail["hidden_bytes"] == "rm -rf"
     assert V.InvisibleChars().run("❤️ ok ☺︎").ok
-    assert V.InvisibleChars().run("Z" + "\u0300\u0301\u0302\u0303\u0304\u0305\u0306").codes == ("text.combining_flood",)
+    assert V.InvisibleChars().run("Z" + "\u0300\u0301\u0302\u0303\u0304\u0305\u0306").codes == (
+        "text.combining_flood",
+    )
     assert V.InvisibleChars().run("Tiếng Việt có dấu ệ ộ").ok
 
 
@@ -161,7 +163,9 @@ def test_confusables() -> None:
 
 def test_repetition_flood_versus_prose() -> None:
     assert V.Repetition().run("poem " * 5000).codes == ("text.repetition_flood",)
-    prose = " ".join(f"Sentence number {i} talks about item {i * 7 % 13} in its own words." for i in range(400))
+    prose = " ".join(
+        f"Sentence number {i} talks about item {i * 7 % 13} in its own words." for i in range(400)
+    )
     assert V.Repetition().run(prose).ok
 
 

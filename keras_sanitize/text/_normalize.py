@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from itertools import accumulate
 from urllib.parse import unquote
 
+import re2
+
 from keras_sanitize.text import _unicode as U
 
 __all__ = ["Folded", "fold", "views"]
@@ -33,7 +35,7 @@ def _fold_char(c: str) -> str:
         return ""
     if "\ud800" <= c <= "\udfff":
         return "\ufffd"
-    if "\u064b" <= c <= "\u065f" or c == "\u0670" or c == "\u0640":
+    if "\u064b" <= c <= "\u065f" or c in "\u0670\u0640":
         return ""  # Arabic harakat and tatweel: optional vowel marks, stretched letters
     out = []
     for ch in unicodedata.normalize("NFKC", c).casefold():
@@ -92,8 +94,37 @@ def fold(text: str) -> Folded:
 _SPACED_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*|+~/\\]){2,}[^\W\d_](?![^\W\d_])")
 _LEET_TOKEN_RE = re.compile(r"[a-z0-9@$|!]*[0-9@$|!][a-z0-9@$|!]*")
 _LEET = str.maketrans("013457@$|!8", "oieastaslib")
-_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
+_B64_RE = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RE = re2.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
+# Cheap RE2 prefilters: a view is built only when its trick could be present.
+_SPACED_HINT = re2.compile(r"(?:^|[^\pL\pN_])(?:\pL[ .\-_*|+~/\\]){2,}\pL(?:$|[^\pL\pN_])")
+_LEET_HINT = re2.compile(r"\pL[0-9@$|!]|[0-9@$|!]\pL")
+_LOOKALIKE = "\u0370-\u03ff\u0400-\u052f\u0531-\u058f\u13a0-\u13ff\ua4d0-\ua4ff"
+_MIXED_HINT = re2.compile(f"[a-z][\\pL\\pM]*[{_LOOKALIKE}]|[{_LOOKALIKE}][\\pL\\pM]*[a-z]")
+#: English trigger words; a ROT13 or reversed view is scanned only when one of them shows up
+#: ROT13-encoded or reversed.
+_TRIGGERS = (
+    "ignore",
+    "instruction",
+    "previous",
+    "prompt",
+    "system",
+    "forget",
+    "disregard",
+    "password",
+    "secret",
+    "reveal",
+    "jailbreak",
+    "pretend",
+    "rules",
+    "developer",
+    "bypass",
+    "override",
+    "above",
+    "restriction",
+    "uncensored",
+    "unfiltered",
+)
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
@@ -149,23 +180,27 @@ def _decoded_segments(text: str) -> Iterator[tuple[str, str]]:
             yield "hex", decoded
 
 
+_ROT13_HINT = re2.compile("|".join(w.translate(_ROT13) for w in _TRIGGERS))
+_REVERSED_HINT = re2.compile("|".join(w[::-1] for w in _TRIGGERS))
+
+
 def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[str, str]]:
     """Yield the de-obfuscated views of ``text`` (after the folded one) as ``(name, text)``.
 
     Example:
         >>> [name for name, _ in views("i.g.n.o.r.e 1nstruct10ns", fold("i.g.n.o.r.e 1nstruct10ns"))]
-        ['despaced', 'leet', 'rot13', 'reversed']
+        ['despaced', 'leet']
     """
     base = folded.text
-    if not text.isascii():
-        cmap = U.confusable_map()
-        skel = base.translate(cmap)
+    text = U.re2_safe(text)
+    if not base.isascii() and _MIXED_HINT.search(base):
+        skel = base.translate(U.confusable_map())
         if skel != base:
             yield "skeleton", skel
             base = skel
-    if _SPACED_RE.search(base):
+    if _SPACED_HINT.search(base):
         yield "despaced", _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*|+~/\\]", "", m.group()), base)
-    if any(c in base for c in "0134578@$|!"):
+    if _LEET_HINT.search(base):
         leet = _LEET_TOKEN_RE.sub(
             lambda m: m.group().translate(_LEET) if any(c.isalpha() for c in m.group()) else m.group(), base
         )
@@ -185,6 +220,7 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
         yield name, fold(decoded).text
         for inner_name, inner in _decoded_segments(decoded):
             yield f"{name}+{inner_name}", fold(inner).text
-    if any(c.isascii() and c.isalpha() for c in base[:4096]) or base.isascii():
+    if _ROT13_HINT.search(base):
         yield "rot13", codecs.encode(base, "rot13") if base.isascii() else base.translate(_ROT13)
-    yield "reversed", base[::-1]
+    if _REVERSED_HINT.search(base):
+        yield "reversed", base[::-1]

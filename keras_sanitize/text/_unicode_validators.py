@@ -9,6 +9,8 @@ import re
 import unicodedata
 from typing import Any
 
+import re2
+
 from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Validator, check_choice, check_number
@@ -22,6 +24,8 @@ _TAG_RUN_RE = re.compile("[\U000e0000-\U000e007f]+")
 _VS_RUN_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _ZW_RE = re.compile("[\u034f\u115f\u1160\u180e\u200b-\u200d\u2060-\u2064\u3164\ufeff\uffa0]")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
+_LOOKALIKE = "\u0370-\u03ff\u0400-\u052f\u0531-\u058f\u13a0-\u13ff\ua4d0-\ua4ff"
+_MIXED_HINT = re2.compile(f"[A-Za-z][\\pL\\pM]*[{_LOOKALIKE}]|[{_LOOKALIKE}][\\pL\\pM]*[A-Za-z]")
 
 
 def _names(chars: str) -> list[str]:
@@ -115,18 +119,19 @@ class InvisibleChars(Validator):
         super().__init__(**kwargs)
         self.max_marks = check_number(type(self).__name__, "max_marks", max_marks, minimum=1, integer=True)
         self._marks_re = re.compile(
-            f"(?:(?![\ufe00-\ufe0f])[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff"
-            f"\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]){{{self.max_marks + 1},}}"
+            "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+            f"{{{self.max_marks + 1},}}"
         )
 
     def check(self, value: Any, ctx: Context) -> None:
         text = require_str(ctx, value)
         if text.isascii():
             return
-        self._tags(text, ctx)
-        self._variation_selectors(text, ctx)
         self._marks(text, ctx)
-        self._zero_width(text, ctx)
+        if U.has_suspects(text):
+            self._tags(text, ctx)
+            self._variation_selectors(text, ctx)
+            self._zero_width(text, ctx)
 
     def _tags(self, text: str, ctx: Context) -> None:
         runs = [m for m in _TAG_RUN_RE.finditer(text) if not U.is_flag_tags(text, m.start(), m.end())]
@@ -227,6 +232,8 @@ class Confusables(Validator):
     def check(self, value: Any, ctx: Context) -> None:
         text = require_str(ctx, value)
         if text.isascii():
+            return
+        if _MIXED_HINT.search(U.re2_safe(text)) is None:
             return
         words = []
         first = None

@@ -1,0 +1,231 @@
+"""Text: the default pipeline vs ``nh3.clean`` per 1 KB prompt, multi-pattern matchers,
+and the prompt-injection rules' detection rates on the labelled corpora.
+
+Speed rows are ratios to ``nh3.clean`` on the same text in the same run (goals from
+issue 3: <= 10x on plain text, <= 3x on HTML-bearing text). Detection rows read
+../shared/corpora and are skipped when it is absent. The rules and thresholds were
+developed on the deepset and jackhhao *train* splits and checked for false positives
+on NotInject; the deepset and jackhhao *test* splits were not looked at while writing
+rules, so they are the honest numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import ahocorasick_rs
+import nh3
+import re2
+import regex
+from _harness import Row, best, compare
+
+import keras_sanitize as ks
+from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD, DEFAULT_WARN_THRESHOLD, PromptInjectionRules
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = Path(os.environ.get("KERAS_SANITIZE_SHARED", ROOT.parent / "shared")) / "corpora"
+
+PLAIN = (
+    "Could you help me plan a three-day trip to Lisbon in May? I like museums, long walks, "
+    "good coffee and small restaurants where locals eat. My budget is moderate, around 150 "
+    "euros a day without the hotel. Please suggest a route for each day, with the time I "
+    "should plan for each stop, and tell me which tickets are worth buying in advance. "
+)
+PLAIN_1K = (PLAIN * 4)[:1024]
+HTML_1K = (
+    "<p>Could you help me <b>plan</b> a trip? <a href='https://example.com/x'>link</a> "
+    "<img src=x onerror=alert(1)> I like <i>museums</i> &amp; coffee.</p> " * 12
+)[:1024]
+MULTI_1K = (
+    "Wie spät ist es in Lissabon? 東京の天気はどうですか。 Как дела? مرحبا بك. "
+    "¿Dónde está la estación? Je voudrais un café, s'il vous plaît. " * 10
+)[:1024]
+
+PHRASES = [
+    f"{verb} {adj} {noun}"
+    for verb in ("ignore", "disregard", "forget", "override", "bypass", "skip")
+    for adj in ("all previous", "the above", "prior", "your", "earlier", "the system")
+    for noun in (
+        "instructions",
+        "rules",
+        "prompts",
+        "guidelines",
+        "directions",
+        "commands",
+        "context",
+        "tasks",
+    )
+]
+
+
+def _speed() -> list[Row]:
+    pipe = ks.text.default()
+    rows = []
+    for label, text, goal in (
+        ("plain ASCII", PLAIN_1K, "<= 10x"),
+        ("HTML-bearing", HTML_1K, "<= 3x"),
+        ("multilingual", MULTI_1K, ""),
+    ):
+        row = compare(
+            "text",
+            f"default() on 1 KB {label}",
+            lambda t=text: pipe.run(t),
+            "nh3.clean",
+            lambda t=text: nh3.clean(t),
+            goal=goal,
+        )
+        if row.seconds:
+            row.note = f"{len(text.encode()) / row.seconds / 1e6:.1f} MB/s"
+        rows.append(row)
+    det = PromptInjectionRules()
+    rows.append(
+        compare(
+            "text",
+            "PromptInjectionRules.score, 1 KB plain",
+            lambda: det.score(PLAIN_1K),
+            "nh3.clean",
+            lambda: nh3.clean(PLAIN_1K),
+        )
+    )
+    big = PLAIN * ((1 << 20) // len(PLAIN))
+    start = time.perf_counter()
+    ks.text.default(max_chars=None).run(big)
+    took = time.perf_counter() - start
+    rows.append(Row("text", "default() on 1 MB plain text", took, note=f"{len(big) / took / 1e6:.1f} MB/s"))
+    return rows
+
+
+def _matchers() -> list[Row]:
+    text = PLAIN_1K
+    py_re = re.compile("|".join(re.escape(p) for p in PHRASES))
+    py_regex = regex.compile("|".join(regex.escape(p) for p in PHRASES))
+    rset = re2.Set.SearchSet(re2.Options())
+    for p in PHRASES:
+        rset.Add(re2.escape(p))
+    rset.Compile()
+    aho = ahocorasick_rs.AhoCorasick(PHRASES)
+    note = f"{len(PHRASES)} phrases, 1 KB text, no match"
+    ref = best(lambda: py_re.search(text))
+    rows = [Row("matcher", "re: one big alternation", ref, note=note)]
+    for what, fn in (
+        ("regex: one big alternation", lambda: py_regex.search(text)),
+        ("google-re2 Set.Match", lambda: rset.Match(text)),
+        ("ahocorasick-rs find_matches_as_indexes", lambda: aho.find_matches_as_indexes(text)),
+    ):
+        rows.append(Row("matcher", what, best(fn), "re alternation", ref, note))
+    det = PromptInjectionRules()
+    m = det._matcher
+    rows.append(
+        Row(
+            "matcher",
+            f"re2 Set of the {len(m.rules)} shipped rule regexes",
+            best(lambda: m.match(text)),
+            "re alternation",
+            ref,
+            "regexes, not literals: what the verifier runs per view",
+        )
+    )
+    return rows
+
+
+def _rates(name: str, det: PromptInjectionRules, pos: list[str], neg: list[str], goal: str = "") -> Row:
+    sp = [det.score(t) for t in pos]
+    sn = [det.score(t) for t in neg]
+
+    def rate(scores: list[float], th: float) -> str:
+        return f"{sum(s >= th for s in scores) / len(scores):.3f}" if scores else "-"
+
+    note = (
+        f"n+={len(pos)} n-={len(neg)}; reject@{DEFAULT_THRESHOLD}: TPR {rate(sp, DEFAULT_THRESHOLD)} "
+        f"FPR {rate(sn, DEFAULT_THRESHOLD)}; warn@{DEFAULT_WARN_THRESHOLD}: TPR "
+        f"{rate(sp, DEFAULT_WARN_THRESHOLD)} FPR {rate(sn, DEFAULT_WARN_THRESHOLD)}"
+    )
+    return Row("text.injection", name, note=note, goal=goal)
+
+
+def _detection() -> list[Row]:
+    pi = CORPORA / "01_prompt_injection"
+    if not pi.exists():
+        return [Row("text.injection", "skipped: ../shared/corpora is absent")]
+    det = PromptInjectionRules()
+    rows = []
+    for split in ("test", "train"):
+        data = list(
+            csv.DictReader((pi / "deepset_prompt_injections" / f"{split}.csv").open(encoding="utf-8"))
+        )
+        tag = "holdout" if split == "test" else "dev: rules written on it"
+        rows.append(
+            _rates(
+                f"deepset {split} ({tag})",
+                det,
+                [r["text"] for r in data if r["label"] == "1"],
+                [r["text"] for r in data if r["label"] == "0"],
+                "TPR>=0.8 FPR<=0.03",
+            )
+        )
+    notinject = []
+    for part in ("one", "two", "three"):
+        notinject += [
+            x["prompt"]
+            for x in json.loads((pi / "injecguard_notinject" / f"NotInject_{part}.json").read_text("utf-8"))
+        ]
+    rows.append(_rates("NotInject (benign; used to check FPs)", det, [], notinject, "FPR<=0.03"))
+    for split in ("test", "train"):
+        data = list(
+            csv.DictReader(
+                (pi / "jackhhao_jailbreak_classification" / f"jailbreak_dataset_{split}.csv").open(
+                    encoding="utf-8"
+                )
+            )
+        )
+        tag = "holdout" if split == "test" else "dev"
+        rows.append(
+            _rates(
+                f"jackhhao {split} ({tag})",
+                det,
+                [r["prompt"] for r in data if r["type"] == "jailbreak"],
+                [r["prompt"] for r in data if r["type"] != "jailbreak"],
+            )
+        )
+    purple = json.loads((pi / "purplellama_cyberseceval" / "prompt_injection.json").read_text("utf-8"))
+    rows.append(_rates("PurpleLlama prompt_injection (en)", det, [x["user_input"] for x in purple], []))
+    multi = json.loads(
+        (pi / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json").read_text(
+            "utf-8"
+        )
+    )
+    rows.append(_rates("PurpleLlama multilingual (17 langs)", det, [x["user_input"] for x in multi], []))
+    frr = (
+        CORPORA
+        / "06_benign_multilingual"
+        / "purplellama_frr_multilingual"
+        / "frr_multilingual_machine_translated.json"
+    )
+    rows.append(
+        _rates(
+            "PurpleLlama FRR multilingual (benign)",
+            det,
+            [],
+            [x["mutated_prompt"] for x in json.loads(frr.read_text("utf-8"))],
+        )
+    )
+    tt = pi / "tensor_trust" / "hijacking_robustness_dataset.jsonl"
+    if tt.exists():
+        attacks = [json.loads(line)["attack"] for line in tt.read_text("utf-8").splitlines() if line.strip()]
+        rows.append(_rates("Tensor Trust hijacking (attacks)", det, attacks, []))
+    return rows
+
+
+def run() -> list[Row]:
+    return _speed() + _matchers() + _detection()
+
+
+if __name__ == "__main__":
+    from _harness import render
+
+    print(render(run()))
