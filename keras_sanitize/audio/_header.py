@@ -22,7 +22,8 @@ _OBJECT_RE = re.compile(r"Error opening <[^>]*>: |<_io\.[A-Za-z]+ object at 0x[0
 
 def clean_error(exc: BaseException) -> str:
     """libsndfile's message without the ``<_io.BytesIO object at 0x...>`` noise, bounded."""
-    return _OBJECT_RE.sub("", str(exc))[:160].strip()
+    text = _OBJECT_RE.sub("", str(exc))[:160].strip().rstrip(".")
+    return text + "."
 
 
 #: the most chunks/metadata blocks a parser walks before giving up.

@@ -111,7 +111,7 @@ class Decode(Encoder):
             ctx.halt(
                 "audio.channels",
                 f"channel count must be in [1, {self.max_channels}] to decode (max_channels); {who} "
-                f"{channels}. Arrays are (frames, channels).",
+                f"{channels}." + (" Arrays are (frames, channels)." if who == "input has" else ""),
             )
         cap = int(self.max_seconds * rate) + 1
         if frames is not None and frames > cap:
@@ -145,7 +145,7 @@ class Decode(Encoder):
             except Exception as exc:  # libsndfile's errors are the input's fault
                 ctx.halt(
                     "audio.undecodable",
-                    f"{info.container} stream could not be decoded: {clean_error(exc)}. "
+                    f"{info.container} stream could not be decoded: {clean_error(exc)} "
                     f"The file is corrupt or truncated: re-encode it.",
                     detail={"exception": type(exc).__name__},
                 )

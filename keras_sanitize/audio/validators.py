@@ -148,7 +148,7 @@ class FormatAllowlist(Validator):
         if declared:
             ctx.add(
                 "audio.type_mismatch",
-                f"declared {' and '.join(declared)} disagree with the sniffed format {fmt} ({sniffed}); "
+                f"declared {' and '.join(declared)} {'do' if len(declared) > 1 else 'does'} not match the sniffed format {fmt} ({sniffed}); "
                 f"the bytes decide. Fix the uploader's name or content type.",
                 severity=Severity.LOW,
                 action=Action.WARN,
@@ -250,10 +250,15 @@ class HeaderLimits(Validator):
                 detail={"rate": rate},
             )
         if not (1 <= channels <= self.max_channels):
+            hint = (
+                " Arrays are (frames, channels): transpose a (channels, frames) array."
+                if who == "input has"
+                else ""
+            )
             ctx.add(
                 "audio.channels",
                 f"channel count must be in [1, {self.max_channels}]; {who} {channels} channels "
-                f"(max_channels). Arrays are (frames, channels): transpose a (channels, frames) array.",
+                f"(max_channels).{hint}",
                 severity=Severity.HIGH,
                 detail={"channels": channels},
             )
