@@ -146,9 +146,10 @@ class FormatAllowlist(Validator):
             if MIME_FORMATS.get(base) != fmt:
                 declared.append(f"content type {echo(mime)}")
         if declared:
+            verb = "do" if len(declared) > 1 else "does"
             ctx.add(
                 "audio.type_mismatch",
-                f"declared {' and '.join(declared)} {'do' if len(declared) > 1 else 'does'} not match the sniffed format {fmt} ({sniffed}); "
+                f"declared {' and '.join(declared)} {verb} not match the sniffed format {fmt} ({sniffed}); "
                 f"the bytes decide. Fix the uploader's name or content type.",
                 severity=Severity.LOW,
                 action=Action.WARN,
