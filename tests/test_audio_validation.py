@@ -220,3 +220,22 @@ def test_regression_files() -> None:
             assert report.ok, (name, report)
         else:
             assert code in rejects(report), (name, report)
+
+
+def test_every_truncation_of_every_header_is_a_finding() -> None:
+    """Cut valid files at every byte of their headers (a fuzz-found IndexError lived here)."""
+    x = synth.speech_like(0.05, RATE, seed=1)
+    templates = [
+        synth.encode(x, RATE, "WAV", "PCM_16"),
+        synth.encode(x, RATE, "FLAC"),
+        synth.encode(x, RATE, "OGG", "VORBIS"),
+        synth.encode(x, 48000, "OGG", "OPUS"),
+        synth.encode(x, RATE, "AIFF", "PCM_16"),
+        synth.encode(x, RATE, "RF64", "PCM_16"),
+    ]
+    pipe = ks.audio.default(formats=["wav", "flac", "ogg", "aiff"])
+    for data in templates:
+        for cut in [*range(0, 160), len(data) // 2, len(data) - 1]:
+            report = pipe.run(data[:cut])
+            assert not report.has("core."), (data[:4], cut, report)
+            assert not report.ok or cut >= len(data) - 1, (data[:4], cut)

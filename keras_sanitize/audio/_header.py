@@ -128,7 +128,8 @@ def parse_header(data: bytes, container: str) -> HeaderInfo | None:
             return _ogg(data)
         if container == "aiff":
             return _aiff(data)
-    except struct.error:
+    except (struct.error, IndexError):
+        # A field read past the end of the bytes: the header is cut short.
         raise HeaderError(f"{container} header is truncated ({len(data)} bytes in all)") from None
     return None
 
