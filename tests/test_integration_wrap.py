@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -278,3 +279,34 @@ def test_concurrent_predicts_keep_their_own_items_and_reports(model: Any) -> Non
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(job, range(len(inputs))))
+
+
+def test_hostile_inputs_only_ever_raise_sanitize_errors(model: Any) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    from keras_sanitize.fuzzing.strategies import hostile_values
+
+    strict = ks.wrap(model)
+    lenient = ks.wrap(model, on_reject="skip")
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(hostile_values())
+    def prop(value: Any) -> None:
+        with contextlib.suppress(ks.SanitizeError):
+            strict.predict(value, verbose=0)
+        lenient.predict(value, verbose=0)
+        lenient.predict_on_batch(value)
+
+    prop()
+    # odd streams: tuples of more than 3, unsliceable array-likes
+    out = lenient.predict(iter([(1, 2, 3, 4)]))  # not (x, y, w): four one-number rows, all refused
+    assert out.shape == (4, 3) and np.isnan(out).all()
+
+    class Shaped:
+        shape = (3, 4)
+
+        def __getitem__(self, item: Any) -> Any:
+            raise TypeError("no slicing")
+
+    out, reports = lenient.predict(Shaped(), return_reports=True)
+    assert out is None and not reports[0].ok

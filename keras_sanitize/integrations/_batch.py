@@ -165,7 +165,11 @@ def screen(stage: Stage, value: Any, *, split: str, batched: bool | None = None)
         return Screened(n, reports, [r.value for r in reports], split, like=value, whole=out)
     if n == 0:
         return Screened(0, [], [], split, like=value, whole=out if whole.ok else None)
-    reports = [_indexed(stage.run(_rows(value, i)), i) for i in range(n)]
+    try:
+        rows = [_rows(value, i) for i in range(n)]
+    except Exception:  # a hostile array-like that cannot be sliced: one item
+        return Screened(None, [whole], [out if whole.ok else None], split, like=value)
+    reports = [_indexed(stage.run(row), i) for i, row in enumerate(rows)]
     if not whole.ok and all(r.ok for r in reports):
         # The batch as a whole broke a rule no single row breaks (a size budget):
         # refuse every row rather than let the batch through in pieces.

@@ -265,8 +265,6 @@ class SanitizedModel:
     def _predict_stream(
         self, data: Any, args: tuple[Any, ...], kwargs: dict[str, Any], return_reports: bool | None
     ) -> Any:
-        import keras
-
         model = self._ks_model
         steps = kwargs.pop("steps", None)
         kwargs.setdefault("verbose", 0)
@@ -275,7 +273,8 @@ class SanitizedModel:
         for b, batch in enumerate(_batches(data)):
             if steps is not None and b >= steps:
                 break
-            x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+            # Keras's convention: a tuple of 1-3 is (x, y, sample_weight); a list is a multi-input x.
+            x = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
             try:
                 out, batch_reports = self._guarded(
                     lambda xc: model.predict(xc, *args, **kwargs), x, self._ks_inputs, True
