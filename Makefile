@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,fuzz]'
-	# torch for the ks.layers tests on a second backend: the pinned CPU wheel (a bare `torch` pulls CUDA)
+	@# torch for the ks.layers tests on a second backend: the pinned CPU wheel (a bare `torch` pulls CUDA)
 	$(PY) -m pip install --quiet torch==2.13.0
 	@touch $(STAMP)
 

@@ -43,6 +43,7 @@ MODALITIES = ("text", "image", "audio", "tensor")
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_FILES = 1_000_000
 _BAR_WIDTH = 30
+_MODEL_SUFFIXES = frozenset({".keras", ".h5", ".hdf5"})
 
 
 class _UsageError(Exception):
@@ -103,6 +104,12 @@ def _load_value(path: Path, modality: str | None, max_bytes: int) -> tuple[Any, 
 def _check(path: Path, args: argparse.Namespace, pipeline: Any) -> Report:
     from keras_sanitize._dispatch import validate
 
+    if pipeline is None and args.modality is None and path.suffix.lower() in _MODEL_SUFFIXES:
+        return _refused(
+            "core.model_file",
+            f"{path.suffix} files are models, not inputs: check them with `keras-sanitize scan-model` "
+            f"(or pass --modality to validate the bytes anyway)",
+        )
     loaded = _load_value(path, args.modality, args.max_bytes)
     if isinstance(loaded, Report):
         return loaded

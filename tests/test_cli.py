@@ -70,6 +70,13 @@ def test_npy_arrays_and_forced_modality(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["scan", str(tmp_path / "note.bin"), "--modality", "text"]) == 0
 
 
+def test_model_files_point_to_scan_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    assert cli.main(["scan", str(tmp_path), "--json"]) == 1
+    finding = json.loads(capsys.readouterr().out)["files"][0]["findings"][0]
+    assert finding["code"] == "core.model_file" and "scan-model" in finding["message"]
+
+
 def test_policy_file_pipeline_checks_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text(
