@@ -23,7 +23,7 @@ def test_first_frame() -> None:
     im = _decoded(_samples.animated_gif(3))
     report = FirstFrame().run(im)
     assert report.codes == ("image.animation_dropped",)
-    assert "1 of 3" in report.findings[0].message
+    assert "kept frame 1" in report.findings[0].message
     out = report.value
     assert not getattr(out, "is_animated", False)
     assert np.array_equal(np.asarray(out.convert("RGB")), np.asarray(im.convert("RGB")))

@@ -207,3 +207,19 @@ def test_conformance() -> None:
     ]
     check_stage(ImageFormat(), samples, max_examples=40)
     check_stage(ImageHeader(), samples, max_examples=40)
+
+
+def test_chunk_floods_are_refused_before_pillow_loops_over_them() -> None:
+    from keras_sanitize.image.encoders import Decode
+
+    small = _samples.png(_samples.gradient(8, 8))
+    png = small[:33] + _samples.png_chunk(b"teSt", b"") * 20_000 + small[33:]
+    jpeg = _samples.jpeg()
+    jpeg = jpeg[:2] + b"\xff\xfe\x00\x02" * 20_000 + jpeg[2:]  # empty COM segments
+    gif = bytearray(b"GIF89a" + struct.pack("<HHBBB", 8, 8, 0, 0, 0))
+    gif += b"\x2c" + struct.pack("<HHHHB", 0, 0, 8, 8, 0) + b"\x02" + b"\x01\x00" * 300_000 + b"\x00\x3b"
+    for data in (png, jpeg, bytes(gif)):
+        assert ImageHeader().run(data).codes == ("image.too_many_chunks",)
+    for data in (png, jpeg):
+        assert Decode().run(data).codes == ("image.too_many_chunks",)
+    assert ImageHeader(max_chunks=30_000).run(png).ok

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["HeaderInfo", "walk"]
 
@@ -23,6 +23,9 @@ _PNG_VALID_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16
 # A JPEG entropy-coded segment ends at the first 0xFF not followed by a stuffed
 # 0x00 or a restart marker (RST0-7).
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# 32 MiB of full 255-byte GIF sub-blocks is ~130k of them; millions of tiny ones
+# are a parser time bomb.
+_GIF_MAX_SUBBLOCKS = 200_000
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
@@ -41,15 +44,32 @@ class HeaderInfo:
     corrupt: str | None = None
     largest_frame: tuple[int, int] | None = None
     extra_images: int = 0
-    notes: list[str] = field(default_factory=list)
+    chunks: int = 0
+    too_many_chunks: bool = False
+    quick: bool = False
+    max_chunks: int = 1 << 62
+
+    def count(self) -> bool:
+        """Count one chunk/segment/block; ``False`` (and flagged) once over the limit."""
+        self.chunks += 1
+        if self.chunks > self.max_chunks:
+            self.too_many_chunks = True
+            return False
+        return True
 
 
-def walk(data: bytes, mime: str) -> HeaderInfo | None:
-    """Walk ``data`` as ``mime``; ``None`` when no walker exists for that type."""
+def walk(data: bytes, mime: str, max_chunks: int = 1 << 62, quick: bool = False) -> HeaderInfo | None:
+    """Walk ``data`` as ``mime``; ``None`` when no walker exists for that type.
+
+    The walk stops (``too_many_chunks``) after ``max_chunks`` chunks, segments or
+    blocks: Pillow parses those one by one in Python, so a file made of a
+    million empty chunks would cost it seconds. ``quick`` stops a JPEG walk at
+    its first scan (all that Pillow's own Python code reads of a JPEG).
+    """
     walker = _WALKERS.get(mime)
     if walker is None:
         return None
-    info = HeaderInfo(mime)
+    info = HeaderInfo(mime, quick=quick, max_chunks=max_chunks)
     try:
         walker(data, info)
     except (struct.error, IndexError, ValueError) as exc:  # short reads inside a header
@@ -62,7 +82,7 @@ def _png(data: bytes, info: HeaderInfo) -> None:
     n = len(data)
     first = True
     frames = 0
-    while True:
+    while info.count():
         if pos + 8 > n:
             info.truncated = f"file ends at byte {n} before the IEND chunk"
             return
@@ -128,6 +148,8 @@ def _jpeg_segments(data: bytes, start: int, info: HeaderInfo, primary: bool) -> 
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             pos += 2
             continue
+        if not info.count():
+            return None
         if pos + 4 > n:
             if primary:
                 info.truncated = f"file ends inside the JPEG segment header at byte {pos}"
@@ -150,6 +172,8 @@ def _jpeg_segments(data: bytes, start: int, info: HeaderInfo, primary: bool) -> 
         if marker == 0xDA:
             if primary:
                 info.scans += 1
+                if info.quick:
+                    return None
             hit = _JPEG_MARKER.search(data, end)
             if hit is None:
                 if primary:
@@ -164,9 +188,10 @@ def _jpeg(data: bytes, info: HeaderInfo) -> None:
     end = _jpeg_segments(data, 0, info, primary=True)
     if end is None:
         return
-    info.end = end
     if info.width is None and info.corrupt is None:
         info.corrupt = "JPEG stream has no frame header (SOF)"
+        return
+    info.end = end
     # Multi-picture files (MPO, Ultra HDR gain maps) append further complete
     # JPEG streams after EOI; count them so they are not mistaken for a payload.
     if b"MPF\x00" in data[: min(end, 1 << 16)]:
@@ -195,7 +220,8 @@ def _gif(data: bytes, info: HeaderInfo) -> None:
     info.width, info.height, info.bit_depth = w, h, 8  # palette entries are 8-bit samples
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = 0
-    while True:
+    subblocks = 0
+    while info.count():
         if pos >= n:
             info.truncated = f"file ends at byte {n} before the GIF trailer (0x3B)"
             info.frames = max(frames, 1)
@@ -228,6 +254,10 @@ def _gif(data: bytes, info: HeaderInfo) -> None:
             pos += 1 + size
             if size == 0:
                 break
+            subblocks += 1
+            if subblocks > _GIF_MAX_SUBBLOCKS:  # legitimate encoders write full 255-byte blocks
+                info.too_many_chunks = True
+                return
 
 
 def _webp(data: bytes, info: HeaderInfo) -> None:
@@ -240,7 +270,7 @@ def _webp(data: bytes, info: HeaderInfo) -> None:
     info.end = end
     pos = 12
     frames = 0
-    while pos + 8 <= end:
+    while pos + 8 <= end and info.count():
         ctype, size = struct.unpack("<4sI", data[pos : pos + 8])
         body = pos + 8
         if ctype == b"VP8X" and size >= 10:

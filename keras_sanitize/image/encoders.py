@@ -21,6 +21,7 @@ from PIL import Image
 from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Severity, echo
+from keras_sanitize.image import _header
 from keras_sanitize.image._convert import need_image, to_mode
 from keras_sanitize.image._decode import (
     DEFAULT_FORMATS,
@@ -34,10 +35,12 @@ from keras_sanitize.image._decode import (
 )
 from keras_sanitize.image._markup import find_markup
 from keras_sanitize.image.validators import (
+    DEFAULT_MAX_CHUNKS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_SIDE,
     check_formats,
     check_modes,
+    too_many_chunks,
 )
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context, Encoder, check_choice, check_number
@@ -97,10 +100,12 @@ class Decode(Encoder):
         modes: Iterable[str] = DEFAULT_MODES,
         formats: Iterable[str] = DEFAULT_FORMATS,
         draft: Sequence[int] | None = None,
+        max_chunks: int = DEFAULT_MAX_CHUNKS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
+        self.max_chunks = check_number(owner, "max_chunks", max_chunks, minimum=1, integer=True)
         self.max_pixels = check_number(owner, "max_pixels", max_pixels, minimum=1, integer=True)
         self.max_side = check_number(owner, "max_side", max_side, minimum=1, integer=True)
         self.modes = check_modes(owner, modes)
@@ -144,6 +149,13 @@ class Decode(Encoder):
                 f"the bytes are {mime}; allowed: {list(self.formats)} (formats)",
                 detail={"mime": mime},
             )
+        # The structure Pillow walks in Python (PNG chunks, JPEG segments up to the first
+        # scan, GIF blocks): refuse a flood of them before Pillow loops over it.
+        info = _header.walk(data, mime, max_chunks=self.max_chunks, quick=True)
+        if info is not None and info.too_many_chunks:
+            too_many_chunks(ctx, info, self.max_chunks)
+        if info is not None and info.width is not None and info.height is not None:
+            self._check_size(info.width, info.height, ctx)
         with guarded() as outcome:
             im = open_lazy(data, mime)
         if outcome.error is not None:
@@ -191,6 +203,7 @@ class Decode(Encoder):
             modes=list(self.modes),
             formats=list(self.formats),
             draft=list(self.draft) if self.draft else None,
+            max_chunks=self.max_chunks,
         )
         return config
 

@@ -68,8 +68,11 @@ class FirstFrame(Filter):
 
     def process(self, value: Any, ctx: Context) -> Any:
         im = need_image(ctx, value, self.name)
-        frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
-        if frames <= 1:
+        with guarded() as outcome:
+            animated = bool(getattr(im, "is_animated", False))
+            # Pillow counts GIF frames by walking them all; other formats declare the count.
+            frames = None if not animated or im.format == "GIF" else int(getattr(im, "n_frames", 1))
+        if outcome.error is not None or not animated:
             return im
         with guarded() as outcome:
             if im.tell() != 0:
@@ -80,7 +83,7 @@ class FirstFrame(Filter):
             ctx.halt(code, f"the first frame could not be read: {echo(reason, 160)}")
         ctx.add(
             "image.animation_dropped",
-            f"kept frame 1 of {frames}; the model takes one still image",
+            f"kept frame 1 of {frames or 'several'}; the model takes one still image",
             severity=Severity.INFO,
             action=Action.SANITIZE,
             detail={"frames": frames},

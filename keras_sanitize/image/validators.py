@@ -41,6 +41,7 @@ from keras_sanitize.stage import Context, Validator, check_number
 __all__ = [
     "DEFAULT_BIT_DEPTHS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_CHUNKS",
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SCANS",
@@ -59,6 +60,9 @@ DEFAULT_MAX_SIDE: int = 16_384
 DEFAULT_MAX_FRAMES: int = 256
 #: scans a progressive JPEG may have; libjpeg's decode time grows with each.
 DEFAULT_MAX_SCANS: int = 64
+#: chunks (PNG), segments (JPEG), blocks (GIF) or RIFF chunks (WebP) a file may have;
+#: Pillow parses them one by one in Python (a million empty PNG chunks cost it ~5 s).
+DEFAULT_MAX_CHUNKS: int = 10_000
 #: bits per channel allowed.
 DEFAULT_BIT_DEPTHS: tuple[int, ...] = (1, 2, 4, 8, 16)
 
@@ -255,6 +259,7 @@ class ImageHeader(Validator):
         max_side: int = DEFAULT_MAX_SIDE,
         max_frames: int = DEFAULT_MAX_FRAMES,
         max_scans: int = DEFAULT_MAX_SCANS,
+        max_chunks: int = DEFAULT_MAX_CHUNKS,
         bit_depths: Iterable[int] = DEFAULT_BIT_DEPTHS,
         modes: Iterable[str] = DEFAULT_MODES,
         formats: Iterable[str] = DEFAULT_FORMATS,
@@ -266,6 +271,7 @@ class ImageHeader(Validator):
         self.max_side = check_number(owner, "max_side", max_side, minimum=1, integer=True)
         self.max_frames = check_number(owner, "max_frames", max_frames, minimum=1, integer=True)
         self.max_scans = check_number(owner, "max_scans", max_scans, minimum=1, integer=True)
+        self.max_chunks = check_number(owner, "max_chunks", max_chunks, minimum=1, integer=True)
         self.bit_depths = tuple(
             sorted(
                 {
@@ -288,7 +294,7 @@ class ImageHeader(Validator):
                 f"the bytes are {mime}; allowed: {list(self.formats)} (formats)",
                 detail={"mime": mime},
             )
-        info = _header.walk(data, mime)
+        info = _header.walk(data, mime, max_chunks=self.max_chunks)
         if info is not None:
             self._check_walk(info, data, ctx)
         self._check_pillow(data, mime, info, ctx)
@@ -318,6 +324,8 @@ class ImageHeader(Validator):
             self._check_size(info.width, info.height, ctx)
         if info.largest_frame is not None:
             self._check_size(*info.largest_frame, ctx, what="an animation frame")
+        if info.too_many_chunks:
+            too_many_chunks(ctx, info, self.max_chunks)
         if info.corrupt:
             ctx.halt("image.corrupt", f"the {info.format} structure is invalid: {info.corrupt}")
         if info.truncated:
@@ -408,11 +416,23 @@ class ImageHeader(Validator):
             max_side=self.max_side,
             max_frames=self.max_frames,
             max_scans=self.max_scans,
+            max_chunks=self.max_chunks,
             bit_depths=list(self.bit_depths),
             modes=list(self.modes),
             formats=list(self.formats),
         )
         return config
+
+
+def too_many_chunks(ctx: Context, info: _header.HeaderInfo, limit: int) -> None:
+    """Halt on a file made of more chunks/segments/blocks than ``limit`` (a parser time bomb)."""
+    ctx.halt(
+        "image.too_many_chunks",
+        f"the {info.format} file has more than {limit} chunks/segments/blocks (or millions of tiny GIF "
+        f"data sub-blocks); limit is {limit} (max_chunks): decoders parse each one, so a flood of "
+        f"empty ones is a time bomb",
+        detail={"limit": limit},
+    )
 
 
 def check_modes(owner: str, modes: Iterable[str]) -> tuple[str, ...]:
