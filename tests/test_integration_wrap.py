@@ -240,6 +240,10 @@ def test_raw_items_pipeline_stacks_decoded_items() -> None:
     np.testing.assert_allclose(
         out[3], model.predict(np.array([[0, 0, 0, 1]], "float32"), verbose=0)[0], rtol=1e-6
     )
+    # one raw item is a batch of one (a model always takes a batch)
+    assert safe.predict("0,0,0,1", verbose=0).shape == (1, 1)
+    out, reports = safe.predict("nope", verbose=0, return_reports=True)
+    assert out.shape == (1, 1) and np.isnan(out).all() and reports[0].codes == ("text.not_csv",)
 
 
 def test_bad_arguments_are_config_errors(model: Any) -> None:

@@ -71,10 +71,17 @@ class _Inputs:
             raise ConfigError("wrap: inputs must hold at least one pipeline")
         self.splits = {k: split_of(g, split) for k, g in self.guards.items()}
 
-    def screen(self, x: Any) -> tuple[dict[Any, Screened], dict[Any, Any]]:
-        """Screen every guarded input; also return the unguarded ones (passed through)."""
+    def screen(self, x: Any, *, batch_of_one: bool = True) -> tuple[dict[Any, Screened], dict[Any, Any]]:
+        """Screen every guarded input; also return the unguarded ones (passed through).
+
+        With ``batch_of_one`` a lone raw item (one image's bytes) becomes a batch of
+        one, since a model always takes a batch; ``generate`` keeps it single.
+        """
         if self.kind == "single":
-            return {_SINGLE: screen(self.guards[_SINGLE], x, split=self.splits[_SINGLE])}, {}
+            split = self.splits[_SINGLE]
+            if batch_of_one and split == "items" and not isinstance(x, (list, tuple, np.ndarray)):
+                x = [x]
+            return {_SINGLE: screen(self.guards[_SINGLE], x, split=split)}, {}
         if self.kind == "dict":
             if not isinstance(x, Mapping) or any(k not in x for k in self.guards):
                 return {_SINGLE: _structure_error(f"a dict with keys {list(self.guards)}", x)}, {}
@@ -207,9 +214,15 @@ class SanitizedModel:
 
     # -- the guarded call, shared by every method -------------------------------
     def _guarded(
-        self, call: Callable[[Any], Any], x: Any, inputs: _Inputs, return_reports: bool | None
+        self,
+        call: Callable[[Any], Any],
+        x: Any,
+        inputs: _Inputs,
+        return_reports: bool | None,
+        *,
+        batch_of_one: bool = True,
     ) -> Any:
-        screens, rest = inputs.screen(x)
+        screens, rest = inputs.screen(x, batch_of_one=batch_of_one)
         n, reports, keep = decide(screens, self._ks_on_reject)
         output = None
         if keep:
@@ -307,7 +320,13 @@ class SanitizedModel:
     def _generate(self, prompts: Any, *args: Any, return_reports: bool | None = None, **kwargs: Any) -> Any:
         model = self._ks_model
         inputs = self._ks_inputs if self._ks_explicit else _text_inputs()
-        return self._guarded(lambda xc: model.generate(xc, *args, **kwargs), prompts, inputs, return_reports)
+        return self._guarded(
+            lambda xc: model.generate(xc, *args, **kwargs),
+            prompts,
+            inputs,
+            return_reports,
+            batch_of_one=False,
+        )
 
     # -- delegation ----------------------------------------------------------------
     @property
