@@ -31,6 +31,8 @@ class NoDigits(ks.Validator):
 @ks.register_stage("test_integration")
 class Upper(ks.Filter):
     def process(self, value: Any, ctx: ks.Context) -> Any:
+        if not isinstance(value, str):
+            ctx.halt("text.not_text", f"a str is required; received {type(value).__name__}")
         if value != value.upper():
             ctx.add("text.lowercase", "lower case changed to upper case", action="sanitize")
         return value.upper()
