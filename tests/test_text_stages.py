@@ -40,6 +40,8 @@ SAMPLES: list[Any] = [
     ["a"],
     "\ud800 lone",
     "nul\x00",
+    "\u200dstarts with a joiner",
+    "ends with a joiner\u200d",
 ]
 
 STAGES = [

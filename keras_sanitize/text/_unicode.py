@@ -120,6 +120,8 @@ def script_of(char: str) -> str:
 
 
 def _is_emoji(char: str) -> bool:
+    if len(char) != 1:
+        return False
     cp = ord(char)
     return (
         0x1F000 <= cp <= 0x1FAFF
@@ -142,17 +144,17 @@ def joiner_is_legit(text: str, i: int) -> bool:
         >>> joiner_is_legit("می\u200cخواهم", 2), joiner_is_legit("ig\u200dnore", 2)
         (True, False)
     """
-    before = text[i - 1] if i > 0 else ""
+    j = i - 1
+    while j >= 0 and i - j <= 32 and unicodedata.category(text[j]).startswith("M"):
+        j -= 1  # judge a joiner after combining marks by their base letter
+    before = text[j] if j >= 0 else ""
     after = text[i + 1] if i + 1 < len(text) else ""
     if text[i] == "\u200d" and (_is_emoji(before) or _is_emoji(after)):
         return True
     for ch in (before, after):
-        if not ch:
+        if not ch or unicodedata.category(ch).startswith("M"):
             continue
-        if unicodedata.category(ch).startswith("M"):
-            return True
-        name = unicodedata.name(ch, "")
-        if name.split(" ", 1)[0] in _JOINER_SCRIPTS:
+        if unicodedata.name(ch, "").split(" ", 1)[0] in _JOINER_SCRIPTS:
             return True
     return False
 

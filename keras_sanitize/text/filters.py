@@ -104,6 +104,14 @@ _MODES = ("strip", "escape", "reject", "allow")
 _ENGINES = ("nh3", "bleach")
 
 
+def _recompose(before: str, after: str) -> str:
+    """Keep NFC text NFC after a removal: cutting markup out can bring a combining mark
+    next to a new base letter, which NFC would then compose (and a second pass change)."""
+    if after.isascii() or after == before or not unicodedata.is_normalized("NFC", before):
+        return after
+    return unicodedata.normalize("NFC", after)
+
+
 def _frozen(owner: str, name: str, value: Iterable[str]) -> frozenset[str]:
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{owner}: {name} must be a list of strings. Received: {name}={value!r}")
@@ -181,7 +189,7 @@ class HtmlSanitizer(Filter):
             # Engines decode character references, so "&#1;" can come out as a raw control
             # character. Replace rather than delete: deleting could splice "java&#1;script:"
             # into a live "javascript:" URL.
-            out = _CONTROLS_RE.sub("\ufffd", self._engine.clean(text))
+            out = _recompose(text, _CONTROLS_RE.sub("\ufffd", self._engine.clean(text)))
         if out != text:
             removed = [t for t in tags if t not in self.tags] if self.mode == "strip" else tags
             ctx.add(
@@ -267,7 +275,7 @@ class LinkFilter(Filter):
                     return str(label)
                 return str(m.group(0))
 
-            text = _MD_LINK.sub(fix, text)
+            text = _recompose(text, _MD_LINK.sub(fix, text))
         if removed:
             ctx.add(
                 "text.dangerous_link",
@@ -359,7 +367,7 @@ class FragmentFilter(Filter):
             return text
         kinds = [name for name, rx in self._compiled.items() if rx.search(text) is not None]
         action = {"warn": Action.WARN, "strip": Action.SANITIZE, "reject": Action.REJECT}[self.mode]
-        out = self._any.sub("", text) if self.mode == "strip" else text
+        out = _recompose(text, self._any.sub("", text)) if self.mode == "strip" else text
         ctx.add(
             "text.template_fragment",
             f"text holds template/SSI fragments ({', '.join(kinds)}), first "
