@@ -239,3 +239,11 @@ def test_every_truncation_of_every_header_is_a_finding() -> None:
             report = pipe.run(data[:cut])
             assert not report.has("core."), (data[:4], cut, report)
             assert not report.ok or cut >= len(data) - 1, (data[:4], cut)
+
+
+def test_long_decodes_run_in_blocks_against_the_clock() -> None:
+    silent = synth.encode(np.zeros(96000 * 50, np.float32), 96000, "FLAC")  # 4.8M samples, a few KB
+    assert len(silent) < 200_000
+    assert encoders.Decode().run(silent).value.frames == 96000 * 50
+    report = encoders.Decode(max_decode_seconds=0.0).run(silent)
+    assert report.codes == ("audio.decode_timeout",) and "(max_decode_seconds)" in report.findings[0].message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,10 @@ __all__ = ["LAYOUTS", "Decode", "ToArray", "stack"]
 #: array layouts: time only (mono), time x channels, channels x time.
 LAYOUTS: tuple[str, ...] = ("T", "TC", "CT")
 
+#: up to this many samples are read in one call; more are read in blocks against the clock.
+_ONE_READ = 1 << 22
+#: default decode time budget, in seconds.
+DEFAULT_MAX_DECODE_SECONDS: float = 5.0
 _EXACT = frozenset({"wav", "flac", "ogg", "aiff"})
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int8): 128.0}
 
@@ -46,7 +51,9 @@ class Decode(Encoder):
     allowed, the header must declare at most ``max_channels`` channels at most
     ``max_rate`` Hz, and at most ``max_seconds * rate + 1`` frames are ever
     requested from libsndfile, so a file declaring 4 GB of samples cannot make
-    it allocate them. Decoder errors and warnings become findings.
+    it allocate them. More than ~4M samples are read in blocks, and decoding
+    stops (``audio.decode_timeout``) once it has taken ``max_decode_seconds``.
+    Decoder errors and warnings become findings.
 
     Arrays: ``(samples, rate)`` with samples shaped ``(frames,)`` or
     ``(frames, channels)`` (soundfile's convention) of float32/float64 (taken
@@ -68,6 +75,7 @@ class Decode(Encoder):
         max_channels: int = DEFAULT_MAX_CHANNELS,
         max_rate: int = DEFAULT_MAX_RATE,
         array_rate: int | None = None,
+        max_decode_seconds: float = DEFAULT_MAX_DECODE_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,6 +86,9 @@ class Decode(Encoder):
         self.max_rate = check_number(owner, "max_rate", max_rate, minimum=1, integer=True)
         self.array_rate = check_number(
             owner, "array_rate", array_rate, minimum=1, integer=True, allow_none=True
+        )
+        self.max_decode_seconds = float(
+            check_number(owner, "max_decode_seconds", max_decode_seconds, minimum=0.0)
         )
 
     def process(self, value: Any, ctx: Context) -> Clip:
@@ -138,7 +149,7 @@ class Decode(Encoder):
                     rate, channels = int(f.samplerate), int(f.channels)
                     known = int(f.frames) if 0 <= f.frames < (1 << 62) else None
                     cap = self._bounds(ctx, rate, channels, known, "libsndfile reports")
-                    samples = f.read(frames=cap + 1, dtype="float32", always_2d=True)
+                    samples = self._read(f, known, cap, channels, ctx)
                     subtype = str(f.subtype)
             except Halt:
                 raise
@@ -173,6 +184,32 @@ class Decode(Encoder):
                 detail={"declared": info.frames, "decoded": int(samples.shape[0])},
             )
         return Clip(np.ascontiguousarray(samples), rate, f"{info.container}/{subtype}")
+
+    def _read(self, f: Any, known: int | None, cap: int, channels: int, ctx: Context) -> np.ndarray:
+        """Read at most ``cap + 1`` frames; in blocks, against the clock, when that is a lot."""
+        want = cap + 1 if known is None else min(known, cap + 1)
+        if known is not None and want * channels <= _ONE_READ:
+            out: np.ndarray = f.read(frames=want, dtype="float32", always_2d=True)
+            return out
+        deadline = time.monotonic() + self.max_decode_seconds
+        block = max(4096, _ONE_READ // 4 // channels)
+        parts: list[np.ndarray] = []
+        got = 0
+        while got < want:
+            n = min(block, want - got)
+            part = f.read(frames=n, dtype="float32", always_2d=True)
+            if part.shape[0]:
+                parts.append(part)
+                got += part.shape[0]
+            if time.monotonic() > deadline:
+                ctx.halt(
+                    "audio.decode_timeout",
+                    f"decoding must finish within {self.max_decode_seconds:g} s (max_decode_seconds); "
+                    f"stopped after {got} frames ({got / max(f.samplerate, 1):.3g} s of audio)",
+                )
+            if part.shape[0] < n:
+                break
+        return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
 
     # -- arrays ------------------------------------------------------------------
     def _from_array(self, arr: Any, rate: Any, ctx: Context) -> Clip:
@@ -215,6 +252,7 @@ class Decode(Encoder):
             max_seconds=self.max_seconds,
             max_channels=self.max_channels,
             max_rate=self.max_rate,
+            max_decode_seconds=self.max_decode_seconds,
             array_rate=self.array_rate,
         )
         return config

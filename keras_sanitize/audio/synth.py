@@ -67,11 +67,19 @@ def dolphin(
 
 
 def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str | None = None) -> bytes:
-    """Encode samples with soundfile into the bytes of a file (``format`` as soundfile names it)."""
+    """Encode samples with soundfile into the bytes of a file (``format`` as soundfile names it).
+
+    Written in blocks: libsndfile/libvorbis crash writing long Ogg Vorbis buffers in one
+    call (the encoder ``alloca``s the whole buffer; python-soundfile issue #396).
+    """
     import soundfile as sf
 
+    x = np.asarray(samples)
+    channels = 1 if x.ndim == 1 else int(x.shape[1])
     buf = io.BytesIO()
-    sf.write(buf, samples, rate, format=format, subtype=subtype)
+    with sf.SoundFile(buf, "w", rate, channels, subtype=subtype, format=format) as f:
+        for start in range(0, x.shape[0], 16384):
+            f.write(x[start : start + 16384])
     return buf.getvalue()
 
 

@@ -83,13 +83,15 @@ class Ultrasonic(Verifier):
         rate = clip.rate
         if rate / 2 <= self.cutoff_hz or clip.frames == 0:
             return None
-        x = mono(clip.samples)
+        samples = clip.samples
+        frames = clip.frames
         nseg = 1 << max(8, math.ceil(math.log2(rate * 0.02)))
-        if x.shape[0] < nseg:
+        if frames < nseg:
             return None  # under ~20 ms: too short to measure a spectrum (or to carry a command)
-        count = min(_MAX_SEGMENTS, max(1, x.shape[0] // nseg))
-        starts = np.linspace(0, x.shape[0] - nseg, count).astype(np.int64)
-        segs = x[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64)
+        count = min(_MAX_SEGMENTS, max(1, frames // nseg))
+        starts = np.linspace(0, frames - nseg, count).astype(np.int64)
+        # Gather the segments first, then mix them to mono: never a pass over the whole clip.
+        segs = samples[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64).mean(axis=2)
         window = np.hanning(nseg)
         segs *= window[None, :]
         power = np.abs(np.fft.rfft(segs, axis=1)) ** 2
@@ -123,7 +125,7 @@ class Ultrasonic(Verifier):
         }
         if self.flags(out):
             centre = int(starts[int(np.argmax(ultra_per_seg))]) + nseg // 2
-            out.update(self._envelope(x, rate, centre))
+            out.update(self._envelope(samples, rate, centre))
             out["am_modulated"] = bool(out["modulation_index"] >= self.min_modulation and carrier >= 0.2)
         return out
 
@@ -131,7 +133,7 @@ class Ultrasonic(Verifier):
         """Modulation index of the ultrasonic band's envelope in the speech band (20-4000 Hz)."""
         half = min(rate // 2, x.shape[0] // 2)
         lo = max(0, min(centre - half, x.shape[0] - 2 * half))
-        w = x[lo : lo + 2 * half].astype(np.float64)
+        w = mono(x[lo : lo + 2 * half]).astype(np.float64)
         n = w.shape[0]
         spec = np.fft.fft(w)
         freqs = np.fft.fftfreq(n, 1.0 / rate)
