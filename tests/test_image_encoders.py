@@ -118,5 +118,21 @@ def test_conformance() -> None:
         Decode(draft=(32, 32)), [_samples.jpeg(), _samples.png(), np.zeros((3, 3), np.uint8)], max_examples=40
     )
     images = [_samples.gradient(), Image.new("P", (5, 5)), Image.new("LA", (3, 3)), Image.new("I;16", (2, 2))]
-    for stage in (Resize((8, 8)), ToArray(), ToArray(layout="CHW", batch=True), Reencode(format="webp")):
+    stages = (Resize((8, 8)), Resize((4, 8), pad_to_aspect_ratio=True), ToArray(), Reencode(format="webp"))
+    for stage in (*stages, ToArray(layout="CHW", batch=True), Resize((8, 4), crop_to_aspect_ratio=True)):
         check_stage(stage, images, max_examples=30)
+
+
+def test_resize_keeps_aspect_ratio_on_request() -> None:
+    wide = Image.new("RGB", (40, 20), (255, 0, 0))
+    wide.paste((0, 0, 255), (0, 0, 10, 20))  # a blue band on the left quarter
+    crop = np.asarray(Resize((10, 10), crop_to_aspect_ratio=True, resample="nearest")(wide))
+    assert crop.shape == (10, 10, 3) and (crop[..., 2] == 0).all()  # the centred square has no blue
+    pad = np.asarray(Resize((10, 10), pad_to_aspect_ratio=True, pad_color=(0, 255, 0))(wide))
+    assert pad[0, 5].tolist() == [0, 255, 0] and pad[5, 9].tolist() == [255, 0, 0]
+    gray = Resize((10, 10), mode="L", pad_to_aspect_ratio=True, pad_color=(30, 30, 30))(wide)
+    assert gray.getpixel((5, 0)) == 30
+    with pytest.raises(ks.ConfigError, match="at most one"):
+        Resize((4, 4), crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
+    pipe = ks.image.default(size=(10, 10), crop_to_aspect_ratio=True)
+    assert pipe(_samples.png(wide)).shape == (10, 10, 3)

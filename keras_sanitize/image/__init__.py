@@ -26,6 +26,7 @@ from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Report
 from keras_sanitize.image import encoders, filters, validators, verifiers
 from keras_sanitize.image._decode import DEFAULT_FORMATS, DEFAULT_MODES
+from keras_sanitize.image._limits import check_formats, check_size
 from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage, check_choice
@@ -55,6 +56,8 @@ def default(
     layout: str = "HWC",
     batch: bool = False,
     resample: str = "bilinear",
+    crop_to_aspect_ratio: bool = False,
+    pad_to_aspect_ratio: bool = False,
     formats: Iterable[str] = DEFAULT_FORMATS,
     max_bytes: int = validators.DEFAULT_MAX_BYTES,
     max_pixels: int = validators.DEFAULT_MAX_PIXELS,
@@ -76,9 +79,12 @@ def default(
         mode, dtype, value_range, mean, std, layout, batch: see
             :class:`~encoders.ToArray`.
         resample: resampling filter name (see :data:`encoders.RESAMPLING`).
+        crop_to_aspect_ratio, pad_to_aspect_ratio: keep the aspect ratio when
+            resizing by centre-cropping, or by padding with ``background``
+            (default: stretch, like ``keras.layers.Resizing``).
         formats: allowed MIME types (see :data:`DEFAULT_FORMATS`).
         max_bytes, max_pixels, max_side, max_frames: limits checked before decoding.
-        background: colour transparency is composited onto.
+        background: colour transparency is composited onto (and padding uses).
         keep_icc: keep the ICC colour profile (bytes output only matters).
         detector: a verifier run last on the array (e.g. a calibrated
             :class:`~verifiers.FeatureSqueezing`).
@@ -97,8 +103,8 @@ def default(
     """
     owner = "image.default"
     check_choice(owner, "output", output, ("array", "bytes"))
-    size_t = encoders.check_size(owner, size)
-    fmts = validators.check_formats(owner, formats)
+    size_t = check_size(owner, size)
+    fmts = check_formats(owner, formats)
     stages: list[Stage] = [
         validators.ImageFormat(max_bytes=max_bytes, formats=fmts),
         validators.ImageHeader(max_pixels=max_pixels, max_side=max_side, max_frames=max_frames, formats=fmts),
@@ -108,15 +114,25 @@ def default(
         filters.StripMetadata(keep_icc=keep_icc),
         filters.FlattenAlpha(background=background),
     ]
+    resize = []
+    if size_t is not None:
+        resize = [
+            encoders.Resize(
+                size_t,
+                resample=resample,
+                mode=mode,
+                crop_to_aspect_ratio=crop_to_aspect_ratio,
+                pad_to_aspect_ratio=pad_to_aspect_ratio,
+                pad_color=background,
+            )
+        ]
     if output == "bytes":
-        if size_t is not None:
-            stages.append(encoders.Resize(size_t, resample=resample, mode=mode))
+        stages.extend(resize)
         stages.append(encoders.Reencode(format=reencode_format))
         if detector is not None:
             raise ConfigError(f"{owner}: a detector needs output='array'. Received: detector={detector!r}")
     else:
-        if size_t is not None:
-            stages.append(encoders.Resize(size_t, resample=resample, mode=mode))
+        stages.extend(resize)
         to_array = encoders.ToArray(
             mode=mode, dtype=dtype, value_range=value_range, mean=mean, std=std, layout=layout, batch=batch
         )

@@ -33,19 +33,22 @@ from keras_sanitize.image._decode import (
     open_lazy,
     report_warnings,
 )
-from keras_sanitize.image._markup import find_markup
-from keras_sanitize.image.validators import (
+from keras_sanitize.image._limits import (
     DEFAULT_MAX_CHUNKS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_SIDE,
+    check_color,
+    check_floats,
     check_formats,
     check_modes,
-    too_many_chunks,
+    check_size,
 )
+from keras_sanitize.image._markup import find_markup
+from keras_sanitize.image.validators import too_many_chunks
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context, Encoder, check_choice, check_number
 
-__all__ = ["RESAMPLING", "Decode", "Reencode", "Resize", "ToArray", "check_size"]
+__all__ = ["RESAMPLING", "Decode", "Reencode", "Resize", "ToArray"]
 
 #: resampling filter names -> Pillow filters.
 RESAMPLING = {
@@ -56,22 +59,6 @@ RESAMPLING = {
     "box": Image.Resampling.BOX,
     "hamming": Image.Resampling.HAMMING,
 }
-
-
-def check_size(owner: str, size: Any, allow_none: bool = True) -> tuple[int, int] | None:
-    """Validate a ``(height, width)`` argument (Keras order)."""
-    if size is None and allow_none:
-        return None
-    if (
-        isinstance(size, (str, bytes))
-        or not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 65535 for s in size)
-    ):
-        raise ConfigError(
-            f"{owner}: size must be (height, width) with ints in [1, 65535]. Received: size={size!r}"
-        )
-    return int(size[0]), int(size[1])
 
 
 @register_stage()
@@ -213,50 +200,81 @@ class Resize(Encoder):
     """Resize to ``size=(height, width)`` with a named resampling filter (Keras order).
 
     Palette, 1-bit, 16-bit and CMYK images are first converted to ``mode``, so
-    that the filter interpolates colours rather than palette indices.
+    that the filter interpolates colours rather than palette indices. Like
+    ``keras.layers.Resizing``, the image is stretched by default;
+    ``crop_to_aspect_ratio`` takes the largest centred box of the target aspect
+    ratio first, ``pad_to_aspect_ratio`` pads with ``pad_color`` instead.
 
     Example:
         >>> from PIL import Image
         >>> Resize((2, 3))(Image.new("RGB", (10, 10))).size
         (3, 2)
+        >>> pad = Resize((4, 4), pad_to_aspect_ratio=True, pad_color=(0, 0, 0))
+        >>> pad(Image.new("RGB", (8, 4), "white")).getpixel((0, 0))
+        (0, 0, 0)
     """
 
     modality = "image"
 
     def __init__(
-        self, size: Sequence[int] = (224, 224), resample: str = "bilinear", mode: str = "RGB", **kwargs: Any
+        self,
+        size: Sequence[int] = (224, 224),
+        resample: str = "bilinear",
+        mode: str = "RGB",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        pad_color: Sequence[int] = (0, 0, 0),
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.size = check_size(owner, size, allow_none=False)
         self.resample = check_choice(owner, "resample", resample, RESAMPLING)
         self.mode = check_choice(owner, "mode", mode, ("RGB", "L"))
+        for name, flag in (
+            ("crop_to_aspect_ratio", crop_to_aspect_ratio),
+            ("pad_to_aspect_ratio", pad_to_aspect_ratio),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"{owner}: {name} must be a bool. Received: {name}={flag!r}")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ConfigError(f"{owner}: set at most one of crop_to_aspect_ratio and pad_to_aspect_ratio")
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.pad_color = check_color(owner, "pad_color", pad_color)
 
     def process(self, value: Any, ctx: Context) -> Any:
         im = to_mode(need_image(ctx, value, self.name), self.mode)
         assert self.size is not None
-        target = (self.size[1], self.size[0])
-        if im.size == target:
+        th, tw = self.size
+        w, h = im.size
+        if (w, h) == (tw, th):
             return im
-        return im.resize(target, RESAMPLING[self.resample])
+        if self.crop_to_aspect_ratio:
+            cw, ch = min(w, h * tw / th), min(h, w * th / tw)
+            box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+            return im.resize((tw, th), RESAMPLING[self.resample], box=box)
+        if self.pad_to_aspect_ratio:
+            scale = min(tw / w, th / h)
+            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+            color: Any = self.pad_color if self.mode == "RGB" else round(sum(self.pad_color) / 3)
+            canvas = Image.new(self.mode, (tw, th), color)
+            canvas.paste(im.resize((nw, nh), RESAMPLING[self.resample]), ((tw - nw) // 2, (th - nh) // 2))
+            return canvas
+        return im.resize((tw, th), RESAMPLING[self.resample])
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         assert self.size is not None
-        config.update(size=list(self.size), resample=self.resample, mode=self.mode)
-        return config
-
-
-def _floats(owner: str, name: str, value: Any, n_max: int = 4) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not 1 <= len(value) <= n_max:
-        raise ConfigError(
-            f"{owner}: {name} must be a number or a list of 1-{n_max} numbers. Received: {name}={value!r}"
+        config.update(
+            size=list(self.size),
+            resample=self.resample,
+            mode=self.mode,
+            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio,
+            pad_color=list(self.pad_color),
         )
-    return tuple(float(check_number(owner, name, v)) for v in value)
+        return config
 
 
 @register_stage()
@@ -292,14 +310,14 @@ class ToArray(Encoder):
         owner = type(self).__name__
         self.mode = check_choice(owner, "mode", mode, ("RGB", "L"))
         self.dtype = check_choice(owner, "dtype", dtype, ("float32", "float16", "float64", "uint8"))
-        rng = _floats(owner, "value_range", value_range, 2)
+        rng = check_floats(owner, "value_range", value_range, 2)
         if rng is None or len(rng) != 2 or not rng[0] < rng[1]:
             raise ConfigError(
                 f"{owner}: value_range must be (low, high) with low < high. Received: {value_range!r}"
             )
         self.value_range: tuple[float, float] = (rng[0], rng[1])
-        self.mean = _floats(owner, "mean", mean)
-        self.std = _floats(owner, "std", std)
+        self.mean = check_floats(owner, "mean", mean)
+        self.std = check_floats(owner, "std", std)
         if self.std is not None and any(s <= 0 for s in self.std):
             raise ConfigError(f"{owner}: std must be > 0. Received: std={std!r}")
         self.layout = check_choice(owner, "layout", layout, ("HWC", "CHW"))

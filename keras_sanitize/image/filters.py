@@ -23,6 +23,7 @@ from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.image._convert import need_image
 from keras_sanitize.image._decode import describe_error, guarded
+from keras_sanitize.image._limits import check_color
 from keras_sanitize.image._markup import MARKUP_PATTERN, SCAN_LIMIT, find_markup
 from keras_sanitize.stage import Context, Filter
 
@@ -256,17 +257,7 @@ class FlattenAlpha(Filter):
 
     def __init__(self, background: Sequence[int] = (255, 255, 255), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if (
-            isinstance(background, (str, bytes))
-            or not isinstance(background, Sequence)
-            or len(background) != 3
-            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in background)
-        ):
-            raise ConfigError(
-                "FlattenAlpha: background must be (r, g, b) ints in [0, 255]. "
-                f"Received: background={background!r}"
-            )
-        self.background: tuple[int, int, int] = (int(background[0]), int(background[1]), int(background[2]))
+        self.background = check_color(type(self).__name__, "background", background)
 
     def process(self, value: Any, ctx: Context) -> Any:
         im = need_image(ctx, value, self.name)

@@ -19,13 +19,11 @@ import numpy as np
 from PIL import Image
 
 from keras_sanitize.config import register_stage
-from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.image import _header
 from keras_sanitize.image._decode import (
     DEFAULT_FORMATS,
     DEFAULT_MODES,
-    PILLOW_FORMATS,
     REFUSED_FORMATS,
     as_bytes,
     describe_error,
@@ -33,6 +31,17 @@ from keras_sanitize.image._decode import (
     mp,
     open_lazy,
     report_warnings,
+)
+from keras_sanitize.image._limits import (
+    DEFAULT_BIT_DEPTHS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_CHUNKS,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SCANS,
+    DEFAULT_MAX_SIDE,
+    check_formats,
+    check_modes,
 )
 from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
@@ -49,22 +58,6 @@ __all__ = [
     "ImageFormat",
     "ImageHeader",
 ]
-
-#: byte budget of one encoded image: 32 MiB.
-DEFAULT_MAX_BYTES: int = 32 << 20
-#: pixel cap: 40 MP (Pillow's own global bomb limit is 89 MP); 40 MP RGB is 120 MB decoded.
-DEFAULT_MAX_PIXELS: int = 40_000_000
-#: longest side allowed.
-DEFAULT_MAX_SIDE: int = 16_384
-#: frames an animation may declare (only the first is ever decoded).
-DEFAULT_MAX_FRAMES: int = 256
-#: scans a progressive JPEG may have; libjpeg's decode time grows with each.
-DEFAULT_MAX_SCANS: int = 64
-#: chunks (PNG), segments (JPEG), blocks (GIF) or RIFF chunks (WebP) a file may have;
-#: Pillow parses them one by one in Python (a million empty PNG chunks cost it ~5 s).
-DEFAULT_MAX_CHUNKS: int = 10_000
-#: bits per channel allowed.
-DEFAULT_BIT_DEPTHS: tuple[int, ...] = (1, 2, 4, 8, 16)
 
 _EXTENSIONS = {
     "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "jfif": "image/jpeg",
@@ -84,25 +77,6 @@ _ACTIVE_EXTENSIONS = frozenset(
         "svgz", "xml", "js", "mjs", "hta", "swf", "htaccess", "config",
     }
 )  # fmt: skip
-
-
-def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
-    """Validate a MIME allowlist argument."""
-    if isinstance(formats, str) or not isinstance(formats, Iterable):
-        raise ConfigError(f"{owner}: formats must be a list of MIME types. Received: formats={formats!r}")
-    out = []
-    for f in formats:
-        if f in REFUSED_FORMATS:
-            raise ConfigError(
-                f"{owner}: {f} cannot be allowed: it is not a raster image and can carry script. "
-                f"Rasterize it in a sandbox first."
-            )
-        if f not in PILLOW_FORMATS:
-            raise ConfigError(
-                f"{owner}: formats entries must be in {sorted(PILLOW_FORMATS)}. Received: {f!r}"
-            )
-        out.append(str(f))
-    return tuple(sorted(set(out)))
 
 
 def _norm(mime: str) -> str:
@@ -433,15 +407,3 @@ def too_many_chunks(ctx: Context, info: _header.HeaderInfo, limit: int) -> None:
         f"empty ones is a time bomb",
         detail={"limit": limit},
     )
-
-
-def check_modes(owner: str, modes: Iterable[str]) -> tuple[str, ...]:
-    """Validate a Pillow mode allowlist argument."""
-    if isinstance(modes, str) or not isinstance(modes, Iterable):
-        raise ConfigError(f"{owner}: modes must be a list of Pillow modes. Received: modes={modes!r}")
-    out = []
-    for m in modes:
-        if not isinstance(m, str) or not m:
-            raise ConfigError(f"{owner}: modes entries must be Pillow mode names. Received: {m!r}")
-        out.append(m)
-    return tuple(sorted(set(out)))

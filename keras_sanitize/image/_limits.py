@@ -1,0 +1,97 @@
+"""Image limits: the default constants and the argument checks shared by the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from keras_sanitize.errors import ConfigError
+from keras_sanitize.image._decode import PILLOW_FORMATS, REFUSED_FORMATS
+from keras_sanitize.stage import check_number
+
+#: byte budget of one encoded image: 32 MiB.
+DEFAULT_MAX_BYTES: int = 32 << 20
+#: pixel cap: 40 MP (Pillow's own global bomb limit is 89 MP); 40 MP RGB is 120 MB decoded.
+DEFAULT_MAX_PIXELS: int = 40_000_000
+#: longest side allowed.
+DEFAULT_MAX_SIDE: int = 16_384
+#: frames an animation may declare (only the first is ever decoded).
+DEFAULT_MAX_FRAMES: int = 256
+#: scans a progressive JPEG may have; libjpeg's decode time grows with each.
+DEFAULT_MAX_SCANS: int = 64
+#: chunks (PNG), segments (JPEG), blocks (GIF) or RIFF chunks (WebP) a file may have;
+#: Pillow parses them one by one in Python (a million empty PNG chunks cost it ~5 s).
+DEFAULT_MAX_CHUNKS: int = 10_000
+#: bits per channel allowed.
+DEFAULT_BIT_DEPTHS: tuple[int, ...] = (1, 2, 4, 8, 16)
+
+
+def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
+    """Validate a MIME allowlist argument."""
+    if isinstance(formats, str) or not isinstance(formats, Iterable):
+        raise ConfigError(f"{owner}: formats must be a list of MIME types. Received: formats={formats!r}")
+    out = []
+    for f in formats:
+        if f in REFUSED_FORMATS:
+            raise ConfigError(
+                f"{owner}: {f} cannot be allowed: it is not a raster image and can carry script. "
+                f"Rasterize it in a sandbox first."
+            )
+        if f not in PILLOW_FORMATS:
+            raise ConfigError(
+                f"{owner}: formats entries must be in {sorted(PILLOW_FORMATS)}. Received: {f!r}"
+            )
+        out.append(str(f))
+    return tuple(sorted(set(out)))
+
+
+def check_modes(owner: str, modes: Iterable[str]) -> tuple[str, ...]:
+    """Validate a Pillow mode allowlist argument."""
+    if isinstance(modes, str) or not isinstance(modes, Iterable):
+        raise ConfigError(f"{owner}: modes must be a list of Pillow modes. Received: modes={modes!r}")
+    out = []
+    for m in modes:
+        if not isinstance(m, str) or not m:
+            raise ConfigError(f"{owner}: modes entries must be Pillow mode names. Received: {m!r}")
+        out.append(m)
+    return tuple(sorted(set(out)))
+
+
+def check_size(owner: str, size: Any, allow_none: bool = True) -> tuple[int, int] | None:
+    """Validate a ``(height, width)`` argument (Keras order)."""
+    if size is None and allow_none:
+        return None
+    if (
+        isinstance(size, (str, bytes))
+        or not isinstance(size, Sequence)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 65535 for s in size)
+    ):
+        raise ConfigError(
+            f"{owner}: size must be (height, width) with ints in [1, 65535]. Received: size={size!r}"
+        )
+    return int(size[0]), int(size[1])
+
+
+def check_floats(owner: str, name: str, value: Any, n_max: int = 4) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not 1 <= len(value) <= n_max:
+        raise ConfigError(
+            f"{owner}: {name} must be a number or a list of 1-{n_max} numbers. Received: {name}={value!r}"
+        )
+    return tuple(float(check_number(owner, name, v)) for v in value)
+
+
+def check_color(owner: str, name: str, color: Any) -> tuple[int, int, int]:
+    """Validate an ``(r, g, b)`` argument of ints in [0, 255]."""
+    if (
+        isinstance(color, (str, bytes))
+        or not isinstance(color, Sequence)
+        or len(color) != 3
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)
+    ):
+        raise ConfigError(f"{owner}: {name} must be (r, g, b) ints in [0, 255]. Received: {name}={color!r}")
+    return int(color[0]), int(color[1]), int(color[2])
