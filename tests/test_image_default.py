@@ -108,3 +108,17 @@ def test_whole_pipeline_conformance() -> None:
     samples = [_samples.jpeg(), _samples.png_text_script(), _samples.declared_huge_png(), _samples.gradient()]
     check_stage(ks.image.default(size=(16, 16)), samples, max_examples=60)
     check_stage(ks.image.default(output="bytes"), samples[:2], max_examples=30)
+
+
+def test_thread_safe() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipe = ks.image.default(size=(16, 16))
+    inputs = [make() for make in _samples.SAMPLES.values()] * 4
+    expected = [pipe.run(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(pipe.run, inputs))
+    for a, b in zip(expected, got):
+        assert a.codes == b.codes
+        if a.ok:
+            assert np.array_equal(a.value, b.value)
