@@ -54,6 +54,8 @@ def test_feature_squeezing_basics() -> None:
     assert len(det.run(batch).findings) == 1
     chw = FeatureSqueezing(_mean_model, threshold=0.1, layout="CHW", value_range=(-1, 1))
     assert chw.run(np.full((3, 4, 4), -1.0, np.float32)).ok
+    gray = FeatureSqueezing(_mean_model, threshold=0.1, median_size=3)
+    assert gray.run(np.zeros((5, 5), np.float32)).ok  # (H, W) images: spatial median only
     broken = FeatureSqueezing(lambda b: 1 / 0, threshold=0.1)
     assert broken.run(np.zeros((4, 4, 1), np.float32)).codes == ("image.detector_failed",)
     with pytest.raises(ks.ConfigError):

@@ -12,8 +12,8 @@ touched: our limits are checked first, from the header.
 Decoding happens in-process: time and memory are bounded by the pixel cap
 checked before any pixel is decoded (decoders for the allowed formats are
 linear in pixels and bytes), not by a child process, which would cost
-milliseconds per image. ``keras_sanitize.sandbox`` offers process isolation
-for deployments that want it on top.
+milliseconds per image. Deployments that want process isolation on top can run
+the pipeline in worker processes.
 """
 
 from __future__ import annotations

@@ -120,14 +120,15 @@ class ContentStats(Verifier):
         return config
 
 
-def _median(x: np.ndarray, size: int, channel_axis: int) -> np.ndarray:
+def _median(batch: np.ndarray, size: int, channel_axis: int | None) -> np.ndarray:
+    """Median-smooth each image of ``batch`` spatially (never across items or channels)."""
     from scipy.ndimage import median_filter
 
-    shape = [size] * x.ndim
-    shape[channel_axis] = 1
-    if x.ndim == 4:
-        shape[0] = 1
-    return np.asarray(median_filter(x, size=tuple(shape), mode="reflect"))
+    shape = [size] * batch.ndim
+    shape[0] = 1
+    if channel_axis is not None and batch.ndim == 4:
+        shape[channel_axis] = 1
+    return np.asarray(median_filter(batch, size=tuple(shape), mode="reflect"))
 
 
 @register_stage()
@@ -202,7 +203,7 @@ class FeatureSqueezing(Verifier):
             unit = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
             out.append((np.rint(unit * levels) / levels * (hi - lo) + lo).astype(x.dtype))
         if self.median_size:
-            out.append(_median(x, self.median_size, 1 if self.layout == "CHW" else x.ndim - 1))
+            out.append(_median(x, self.median_size, 1 if self.layout == "CHW" else 3))
         return out
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
