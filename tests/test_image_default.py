@@ -122,3 +122,28 @@ def test_thread_safe() -> None:
         assert a.codes == b.codes
         if a.ok:
             assert np.array_equal(a.value, b.value)
+
+
+def _mutated_images():  # type: ignore[no-untyped-def]
+    """Seed images with random bytes overwritten, inserted or cut: past the signature checks."""
+    from hypothesis import strategies as st
+
+    seeds = [make() for name, make in sorted(_samples.SAMPLES.items()) if not name.endswith(".svg")]
+
+    def mutate(seed: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
+        out = bytearray(seed)
+        for pos, byte in edits:
+            out[pos % len(out)] = byte
+        return bytes(out[: len(out) - cut])
+
+    return st.builds(
+        mutate,
+        st.sampled_from(seeds),
+        st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=8),
+        st.integers(0, 64),
+    )
+
+
+def test_mutated_images_only_produce_findings() -> None:
+    check_stage(ks.image.default(size=(16, 16)), [], strategy=_mutated_images(), max_examples=150)
+    check_stage(ks.image.default(output="bytes"), [], strategy=_mutated_images(), max_examples=60)
