@@ -11,7 +11,7 @@ import numpy as np
 from keras_sanitize.findings import echo
 from keras_sanitize.stage import Context
 
-__all__ = ["Clip", "as_clip", "raw_bytes"]
+__all__ = ["Clip", "as_clip", "raw_bytes", "shape_and_rate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,3 +152,19 @@ def as_clip(value: Any, ctx: Context, code: str = "audio.not_decoded") -> Clip:
         f"a decoded audio Clip is required; received {echo(value)}. Put an audio Decode "
         f"encoder first (it accepts bytes or a (samples, rate) tuple).",
     )
+
+
+def shape_and_rate(value: Any) -> tuple[tuple[int, int], float] | None:
+    """``((frames, channels), rate)`` of a clip or ``(samples, rate)`` tuple; ``None`` otherwise."""
+    if isinstance(value, Clip):
+        if isinstance(value.samples, np.ndarray) and value.samples.ndim == 2:
+            return (value.frames, value.channels), float(value.rate)
+        return None
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], np.ndarray):
+        arr, rate = value
+        if isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool):
+            if arr.ndim == 1:
+                return (arr.shape[0], 1), float(rate)
+            if arr.ndim == 2:
+                return (arr.shape[0], arr.shape[1]), float(rate)
+    return None

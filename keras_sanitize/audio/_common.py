@@ -7,9 +7,11 @@ from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
-from keras_sanitize.sniff import sniff_mime
+from keras_sanitize.findings import echo
+from keras_sanitize.sniff import LibmagicMissing, sniff_mime
+from keras_sanitize.stage import Context
 
-from ._header import container_of
+from ._header import HeaderError, HeaderInfo, container_of, parse_header, sf_info
 
 T = TypeVar("T", bound=type)
 
@@ -126,3 +128,22 @@ def check_names(
             raise ConfigError(f"{owner}: {name} entries must be among {sorted(known)}. Received: {v!r}")
         out.append(v)
     return tuple(sorted(set(out)))
+
+
+def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo | None:
+    """Detect and parse the header; findings for anything unusable. ``None`` = not ours to judge."""
+    try:
+        fmt, _ = detect_format(data)
+    except LibmagicMissing as exc:
+        ctx.halt("audio.libmagic_missing", str(exc))
+    if fmt is None or fmt not in formats:
+        ctx.halt(
+            "audio.format",
+            f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
+            f"{echo(data[:12])}",
+        )
+    try:
+        info = parse_header(data, fmt)
+        return info if info is not None else sf_info(data)
+    except HeaderError as exc:
+        ctx.halt("audio.bad_header", f"{fmt} header is malformed: {exc}. Re-encode the file.")

@@ -26,9 +26,9 @@ from ._common import (
     KNOWN_FORMATS,
     audio_stage,
     check_names,
+    read_header,
 )
 from ._header import clean_error
-from .validators import read_header
 
 __all__ = ["LAYOUTS", "Decode", "ToArray", "stack"]
 

@@ -18,7 +18,7 @@ from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.sniff import LibmagicMissing
 from keras_sanitize.stage import Context, Validator, check_number
 
-from ._clip import Clip, as_clip, raw_bytes
+from ._clip import Clip, as_clip, raw_bytes, shape_and_rate
 from ._common import (
     DEFAULT_CODECS,
     DEFAULT_FORMATS,
@@ -33,8 +33,9 @@ from ._common import (
     audio_stage,
     check_names,
     detect_format,
+    read_header,
 )
-from ._header import HeaderError, HeaderInfo, parse_header, sf_info
+from ._header import HeaderInfo
 
 __all__ = ["ByteBudget", "FormatAllowlist", "HeaderLimits", "SignalChecks"]
 
@@ -162,25 +163,6 @@ class FormatAllowlist(Validator):
         return config
 
 
-def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo | None:
-    """Detect and parse the header; findings for anything unusable. ``None`` = not ours to judge."""
-    try:
-        fmt, _ = detect_format(data)
-    except LibmagicMissing as exc:
-        ctx.halt("audio.libmagic_missing", str(exc))
-    if fmt is None or fmt not in formats:
-        ctx.halt(
-            "audio.format",
-            f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
-            f"{echo(data[:12])}",
-        )
-    try:
-        info = parse_header(data, fmt)
-        return info if info is not None else sf_info(data)
-    except HeaderError as exc:
-        ctx.halt("audio.bad_header", f"{fmt} header is malformed: {exc}. Re-encode the file.")
-
-
 @audio_stage
 class HeaderLimits(Validator):
     """Enforce limits from the header alone, before a single sample is decoded.
@@ -236,7 +218,7 @@ class HeaderLimits(Validator):
                 )
             self._consistency(ctx, info, len(data))
             return
-        shape_rate = _shape_and_rate(value)
+        shape_rate = shape_and_rate(value)
         if shape_rate is not None:
             (frames, channels), rate = shape_rate
             self._limits(ctx, float(rate), channels, frames / rate if rate > 0 else None, "input has")
@@ -312,21 +294,6 @@ class HeaderLimits(Validator):
             formats=list(self.formats),
         )
         return config
-
-
-def _shape_and_rate(value: Any) -> tuple[tuple[int, int], float] | None:
-    if isinstance(value, Clip):
-        if isinstance(value.samples, np.ndarray) and value.samples.ndim == 2:
-            return (value.frames, value.channels), float(value.rate)
-        return None
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], np.ndarray):
-        arr, rate = value
-        if isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool):
-            if arr.ndim == 1:
-                return (arr.shape[0], 1), float(rate)
-            if arr.ndim == 2:
-                return (arr.shape[0], arr.shape[1]), float(rate)
-    return None
 
 
 @audio_stage
