@@ -39,7 +39,7 @@ __all__ = ["Clip", "default", "encoders", "filters", "validators", "verifiers"]
 def default(
     sample_rate: int = 16000,
     *,
-    channels: int = 1,
+    channels: int | None = 1,
     layout: str = "T",
     length: int | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
@@ -55,6 +55,7 @@ def default(
     lowpass_hz: float | None = filters.DEFAULT_CUTOFF_HZ,
     resample_quality: str = "HQ",
     array_rate: int | None = None,
+    max_decode_seconds: float = encoders.DEFAULT_MAX_DECODE_SECONDS,
 ) -> Pipeline:
     """A strict audio pipeline ending in float32 audio at ``sample_rate``.
 
@@ -67,6 +68,21 @@ def default(
     above it), optional peak/RMS normalization, hard clip to [-1, 1], trim/pad
     to ``length`` frames (or cut at ``max_seconds``), and the ``layout``
     (``"T"``, ``"TC"`` or ``"CT"``).
+
+    Args:
+        sample_rate: the model's rate; every accepted input is resampled to it.
+        channels: output channels (1 = downmix to mono; ``None`` keeps the input's).
+        layout: ``"T"`` (mono ``(frames,)``), ``"TC"`` or ``"CT"``.
+        length: pad or cut to exactly this many frames at ``sample_rate``.
+        max_seconds, max_bytes, max_channels, min_rate, max_rate: input limits.
+        formats, codecs: allowlists of containers and sample formats.
+        ultrasonic: run the ultrasonic verifier (before resampling).
+        remove_dc: subtract DC offsets above 1e-4.
+        normalize: ``None``, ``"peak"`` or ``"rms"``.
+        lowpass_hz: low-pass cutoff at the output rate (``None``: none).
+        resample_quality: soxr preset, ``"QQ"`` to ``"VHQ"``.
+        array_rate: the rate of bare arrays (otherwise give ``(samples, rate)``).
+        max_decode_seconds: decoding time budget for long streams.
 
     Example:
         >>> import io, numpy as np, soundfile as sf, keras_sanitize as ks
@@ -96,6 +112,7 @@ def default(
             max_channels=max_channels,
             max_rate=max_rate,
             array_rate=array_rate,
+            max_decode_seconds=max_decode_seconds,
         ),
         validators.SignalChecks(),
     ]

@@ -130,8 +130,8 @@ def check_names(
     return tuple(sorted(set(out)))
 
 
-def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo | None:
-    """Detect and parse the header; findings for anything unusable. ``None`` = not ours to judge."""
+def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo:
+    """Detect the format and parse its header; halt with a finding when either is unusable."""
     try:
         fmt, _ = detect_format(data)
     except LibmagicMissing as exc:

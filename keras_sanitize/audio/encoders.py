@@ -138,7 +138,6 @@ class Decode(Encoder):
         if not data:
             ctx.halt("audio.empty", "audio input is 0 bytes; an encoded audio file is required")
         info = read_header(data, self.formats, ctx)
-        assert info is not None
         self._bounds(ctx, info.rate, info.channels, info.frames, f"{info.container} header declares")
         import soundfile as sf
 

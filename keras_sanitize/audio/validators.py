@@ -205,8 +205,6 @@ class HeaderLimits(Validator):
             if not data:
                 return
             info = read_header(data, self.formats, ctx)
-            if info is None:
-                return
             self._limits(ctx, info.rate, info.channels, info.seconds, f"{info.container} header declares")
             if info.codec not in self.codecs:
                 ctx.add(
