@@ -133,19 +133,22 @@ def _matchers() -> list[Row]:
     return rows
 
 
-def _rates(name: str, det: PromptInjectionRules, pos: list[str], neg: list[str], goal: str = "") -> Row:
+def _rates(name: str, det: PromptInjectionRules, pos: list[str], neg: list[str], goal: str = "") -> list[Row]:
     sp = [det.score(t) for t in pos]
     sn = [det.score(t) for t in neg]
-
-    def rate(scores: list[float], th: float) -> str:
-        return f"{sum(s >= th for s in scores) / len(scores):.3f}" if scores else "-"
-
-    note = (
-        f"n+={len(pos)} n-={len(neg)}; reject@{DEFAULT_THRESHOLD}: TPR {rate(sp, DEFAULT_THRESHOLD)} "
-        f"FPR {rate(sn, DEFAULT_THRESHOLD)}; warn@{DEFAULT_WARN_THRESHOLD}: TPR "
-        f"{rate(sp, DEFAULT_WARN_THRESHOLD)} FPR {rate(sn, DEFAULT_WARN_THRESHOLD)}"
-    )
-    return Row("text.injection", name, note=note, goal=goal)
+    rows = []
+    for label, th in (("reject", DEFAULT_THRESHOLD), ("warn", DEFAULT_WARN_THRESHOLD)):
+        tpr = f"TPR {sum(s >= th for s in sp) / len(sp):.3f}" if sp else "TPR -"
+        fpr = f"FPR {sum(s >= th for s in sn) / len(sn):.3f}" if sn else "FPR -"
+        rows.append(
+            Row(
+                "text.injection",
+                f"{name} {label}@{th}",
+                note=f"{tpr} {fpr} (n+={len(sp)} n-={len(sn)})",
+                goal=goal if label == "reject" else "",
+            )
+        )
+    return rows
 
 
 def _detection() -> list[Row]:
@@ -159,7 +162,7 @@ def _detection() -> list[Row]:
             csv.DictReader((pi / "deepset_prompt_injections" / f"{split}.csv").open(encoding="utf-8"))
         )
         tag = "holdout" if split == "test" else "dev: rules written on it"
-        rows.append(
+        rows.extend(
             _rates(
                 f"deepset {split} ({tag})",
                 det,
@@ -174,7 +177,7 @@ def _detection() -> list[Row]:
             x["prompt"]
             for x in json.loads((pi / "injecguard_notinject" / f"NotInject_{part}.json").read_text("utf-8"))
         ]
-    rows.append(_rates("NotInject (benign; used to check FPs)", det, [], notinject, "FPR<=0.03"))
+    rows.extend(_rates("NotInject (benign; used to check FPs)", det, [], notinject, "FPR<=0.03"))
     for split in ("test", "train"):
         data = list(
             csv.DictReader(
@@ -184,7 +187,7 @@ def _detection() -> list[Row]:
             )
         )
         tag = "holdout" if split == "test" else "dev"
-        rows.append(
+        rows.extend(
             _rates(
                 f"jackhhao {split} ({tag})",
                 det,
@@ -193,20 +196,20 @@ def _detection() -> list[Row]:
             )
         )
     purple = json.loads((pi / "purplellama_cyberseceval" / "prompt_injection.json").read_text("utf-8"))
-    rows.append(_rates("PurpleLlama prompt_injection (en)", det, [x["user_input"] for x in purple], []))
+    rows.extend(_rates("PurpleLlama prompt_injection (en)", det, [x["user_input"] for x in purple], []))
     multi = json.loads(
         (pi / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json").read_text(
             "utf-8"
         )
     )
-    rows.append(_rates("PurpleLlama multilingual (17 langs)", det, [x["user_input"] for x in multi], []))
+    rows.extend(_rates("PurpleLlama multilingual (17 langs)", det, [x["user_input"] for x in multi], []))
     frr = (
         CORPORA
         / "06_benign_multilingual"
         / "purplellama_frr_multilingual"
         / "frr_multilingual_machine_translated.json"
     )
-    rows.append(
+    rows.extend(
         _rates(
             "PurpleLlama FRR multilingual (benign)",
             det,
@@ -217,7 +220,7 @@ def _detection() -> list[Row]:
     tt = pi / "tensor_trust" / "hijacking_robustness_dataset.jsonl"
     if tt.exists():
         attacks = [json.loads(line)["attack"] for line in tt.read_text("utf-8").splitlines() if line.strip()]
-        rows.append(_rates("Tensor Trust hijacking (attacks)", det, attacks, []))
+        rows.extend(_rates("Tensor Trust hijacking (attacks)", det, attacks, []))
     return rows
 
 

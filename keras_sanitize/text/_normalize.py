@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from itertools import accumulate
+from typing import Any
 from urllib.parse import unquote
 
 import re2
@@ -49,9 +50,11 @@ def _fold_char(c: str) -> str:
     return "".join(out)
 
 
-class _FoldTable(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        value = _fold_char(key)
+class _FoldTable(dict[int, str]):
+    """Code point -> folded string, filled on first use (``str.translate`` calls ``__missing__``)."""
+
+    def __missing__(self, key: int) -> str:
+        value = _fold_char(chr(key))
         if len(self) < 100_000:
             self[key] = value
         return value
@@ -61,18 +64,21 @@ _FOLD = _FoldTable()
 
 
 class Folded:
-    """The folded view of a text and the map from its offsets back to the input."""
+    """The folded view of a text and, on demand, the map from its offsets back to the input."""
 
-    __slots__ = ("_ends", "text")
+    __slots__ = ("_ends", "_source", "text")
 
-    def __init__(self, text: str, pieces: list[str] | None) -> None:
+    def __init__(self, text: str, source: str | None) -> None:
         self.text = text
-        self._ends = list(accumulate(map(len, pieces))) if pieces is not None else None
+        self._source = source  # None: same offsets as the input
+        self._ends: list[int] | None = None
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map ``[start, end)`` in the folded text to the input's offsets."""
-        if self._ends is None:
+        if self._source is None:
             return start, end
+        if self._ends is None:
+            self._ends = list(accumulate(len(_FOLD[ord(c)]) for c in self._source))
         from bisect import bisect_right
 
         return bisect_right(self._ends, start), bisect_right(self._ends, max(start, end - 1)) + 1
@@ -87,8 +93,7 @@ def fold(text: str) -> Folded:
     """
     if text.isascii():
         return Folded(text.lower(), None)
-    pieces = list(map(_FOLD.__getitem__, text))
-    return Folded("".join(pieces), pieces)
+    return Folded(text.translate(_FOLD), text)
 
 
 _SPACED_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*|+~/\\]){2,}[^\W\d_](?![^\W\d_])")
@@ -129,8 +134,6 @@ _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
 )
-_TAG_RE = re.compile("[\U000e0020-\U000e007e]")
-_PCT_RE = re.compile(r"%[0-9a-fA-F]{2}")
 #: Decoded segments scanned per text, and their total size.
 MAX_SEGMENTS = 32
 MAX_DECODED = 1 << 16
@@ -180,8 +183,27 @@ def _decoded_segments(text: str) -> Iterator[tuple[str, str]]:
             yield "hex", decoded
 
 
-_ROT13_HINT = re2.compile("|".join(w.translate(_ROT13) for w in _TRIGGERS))
-_REVERSED_HINT = re2.compile("|".join(w[::-1] for w in _TRIGGERS))
+_ROT13_HINT = "|".join(w.translate(_ROT13) for w in _TRIGGERS)
+_REVERSED_HINT = "|".join(w[::-1] for w in _TRIGGERS)
+
+
+def _hint_set(patterns: list[str]) -> Any:
+    hints = re2.Set.SearchSet(re2.Options())
+    for pattern in patterns:
+        hints.Add(pattern)
+    hints.Compile()
+    return hints
+
+
+# One RE2 Set call per side tells which tricks could be present (indices below).
+_FOLDED_HINTS = _hint_set(
+    [_MIXED_HINT.pattern, _SPACED_HINT.pattern, _LEET_HINT.pattern, _ROT13_HINT, _REVERSED_HINT]
+)
+_RAW_HINTS = _hint_set(
+    [_B64_RE.pattern, _HEX_RE.pattern, r"%[0-9a-fA-F]{2}", r"&#?\w{1,32};", "[\U000e0020-\U000e007e]"]
+)
+MIXED, SPACED, LEET, ROT13, REVERSED = range(5)
+B64, HEX, PCT, ENTITY, TAGS = range(5)
 
 
 def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[str, str]]:
@@ -193,14 +215,15 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
     """
     base = folded.text
     text = U.re2_safe(text)
-    if not base.isascii() and _MIXED_HINT.search(base):
+    hints = set(_FOLDED_HINTS.Match(base) or ())
+    if MIXED in hints:
         skel = base.translate(U.confusable_map())
         if skel != base:
             yield "skeleton", skel
             base = skel
-    if _SPACED_HINT.search(base):
+    if SPACED in hints:
         yield "despaced", _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*|+~/\\]", "", m.group()), base)
-    if _LEET_HINT.search(base):
+    if LEET in hints:
         leet = _LEET_TOKEN_RE.sub(
             lambda m: m.group().translate(_LEET) if any(c.isalpha() for c in m.group()) else m.group(), base
         )
@@ -208,19 +231,20 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
             yield "leet", leet
     if not decode:
         return
-    if "%" in text and _PCT_RE.search(text):
+    raw = set(_RAW_HINTS.Match(text) or ())
+    if PCT in raw:
         yield "percent", fold(unquote(text)).text
-    if "&" in text and ";" in text:
+    if ENTITY in raw:
         unescaped = html.unescape(text)
         if unescaped != text:
             yield "entities", fold(unescaped).text
-    if not text.isascii() and _TAG_RE.search(text):
+    if TAGS in raw:
         yield "tags", U.decode_tags(text).lower()
-    for name, decoded in _decoded_segments(text):
+    for name, decoded in _decoded_segments(text) if raw & {B64, HEX} else ():
         yield name, fold(decoded).text
         for inner_name, inner in _decoded_segments(decoded):
             yield f"{name}+{inner_name}", fold(inner).text
-    if _ROT13_HINT.search(base):
+    if ROT13 in hints:
         yield "rot13", codecs.encode(base, "rot13") if base.isascii() else base.translate(_ROT13)
-    if _REVERSED_HINT.search(base):
+    if REVERSED in hints:
         yield "reversed", base[::-1]
