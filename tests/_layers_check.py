@@ -6,6 +6,7 @@ Prints "ok <backend>" and exits 0 when every check passes.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -35,8 +36,32 @@ def main(saved: str, expected: str) -> int:
     guard = ks.layers.TensorGuard(-1.0, 1.0, fill_value=0.5)
     got = keras.ops.convert_to_numpy(guard(np.array([[np.nan, np.inf, -3.0, 0.25]], "float32")))
     np.testing.assert_array_equal(got, [[0.5, 0.5, -1.0, 0.25]])
+    if importlib.util.find_spec("tensorflow") is not None:
+        _check_tf_data(img, wave)
+        print("tf.data ok")
     print("ok", keras.config.backend())
     return 0
+
+
+def _check_tf_data(img: np.ndarray, wave: np.ndarray) -> None:
+    """Inside a tf.data pipeline the layers switch to TensorFlow ops (whatever the backend)."""
+    import keras
+    import tensorflow as tf
+
+    import keras_sanitize as ks
+
+    for layer, data in (
+        (ks.layers.MedianSmoothing(3), img),
+        (ks.layers.TensorGuard(0.0, 0.5), img),
+        (ks.layers.SqueezeBits(3), img),
+        (ks.layers.Standardize(), img),
+        (ks.layers.LowPass(2000, sample_rate=16000, num_taps=31), wave),
+        (ks.layers.PeakNormalize(), wave),
+    ):
+        eager = keras.ops.convert_to_numpy(layer(data))
+        ds = tf.data.Dataset.from_tensor_slices(data).batch(2).map(layer)
+        mapped = np.concatenate([b.numpy() for b in ds])
+        np.testing.assert_allclose(mapped, eager, rtol=1e-5, atol=1e-6, err_msg=type(layer).__name__)
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ def test_layers_in_a_functional_model_keep_shapes() -> None:
     assert model.predict(np.zeros((1, 5, 7, 3), "float32"), verbose=0).shape == (1, 5, 7, 3)
 
 
-def _run_backend(backend: str, saved: tuple[Path, Path]) -> None:
+def _run_backend(backend: str, saved: tuple[Path, Path]) -> str:
     env = {**os.environ, "KERAS_BACKEND": backend}
     proc = subprocess.run(
         [sys.executable, str(HERE / "_layers_check.py"), str(saved[0]), str(saved[1])],
@@ -261,6 +261,7 @@ def _run_backend(backend: str, saved: tuple[Path, Path]) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith(f"ok {backend}")
+    return proc.stdout
 
 
 def test_layers_on_torch_backend(saved: tuple[Path, Path]) -> None:
@@ -269,10 +270,19 @@ def test_layers_on_torch_backend(saved: tuple[Path, Path]) -> None:
     _run_backend("torch", saved)
 
 
+_NO_TF = (
+    "tensorflow is not installed: it is ~600 MB and changes how Keras imports for the whole venv, so CI "
+    "tests the layers on JAX and torch only; install tensorflow-cpu to run this"
+)
+
+
 def test_layers_on_tensorflow_backend(saved: tuple[Path, Path]) -> None:
     if importlib.util.find_spec("tensorflow") is None:
-        pytest.skip(
-            "tensorflow is not installed: it is ~600 MB and changes how Keras imports for the whole "
-            "venv, so CI tests the layers on JAX and torch only; install tensorflow-cpu to run this"
-        )
-    _run_backend("tensorflow", saved)
+        pytest.skip(_NO_TF)
+    assert "tf.data ok" in _run_backend("tensorflow", saved)
+
+
+def test_layers_inside_tf_data_on_jax(saved: tuple[Path, Path]) -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip(_NO_TF)
+    assert "tf.data ok" in _run_backend("jax", saved)

@@ -314,3 +314,18 @@ def test_hostile_inputs_only_ever_raise_sanitize_errors(model: Any) -> None:
 
     out, reports = lenient.predict(Shaped(), return_reports=True)
     assert out is None and not reports[0].ok
+
+
+def test_tf_data_datasets_are_sanitized_batch_by_batch(model: Any) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed (CI runs JAX and torch only; see docs/integrations.md)")
+    import tensorflow as tf
+
+    x = _x(10)
+    x[3, 1] = np.nan
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(10))).batch(4)
+    out, reports = ks.wrap(model, on_reject="skip").predict(ds, return_reports=True)
+    assert [r.ok for r in reports] == [i != 3 for i in range(10)]
+    assert np.isnan(out[3]).all() and np.isfinite(np.delete(out, 3, 0)).all()
