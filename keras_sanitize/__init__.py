@@ -107,7 +107,5 @@ def __dir__() -> list[str]:
 # `import keras_sanitize`; Keras only finds registered classes. Registering needs
 # Keras, so do it only when Keras is already imported (the import stays light).
 if "keras" in __import__("sys").modules:
-    try:
+    with __import__("contextlib").suppress(ImportError):  # a Keras without a usable backend
         importlib.import_module("keras_sanitize.integrations.layers")
-    except ImportError:  # pragma: no cover - a Keras without a usable backend
-        pass
