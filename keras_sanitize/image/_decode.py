@@ -84,8 +84,8 @@ def guarded() -> Iterator[Outcome]:
         out.warnings = list(caught)
 
 
-def report_warnings(ctx: Context, outcome: Outcome, max_pixels: int) -> None:
-    """Turn recorded Pillow warnings into findings."""
+def report_warnings(ctx: Context, outcome: Outcome, max_pixels: int, *, others: bool = True) -> None:
+    """Turn recorded Pillow warnings into findings (``others=False``: only bomb warnings)."""
     for w in outcome.warnings[:8]:
         if issubclass(w.category, Image.DecompressionBombWarning):
             ctx.halt(
@@ -94,10 +94,12 @@ def report_warnings(ctx: Context, outcome: Outcome, max_pixels: int) -> None:
                 f"{mp(max_pixels)} (max_pixels)",
                 severity=Severity.HIGH,
             )
+        if not others:
+            continue
         ctx.add(
             "image.decoder_warning",
-            f"the decoder warned: {echo(str(w.message), 160)}; the image went on (metadata is "
-            f"stripped); set policy {{'image.decoder_warning': 'reject'}} to refuse such files",
+            f"the decoder warned: {echo(str(w.message), 160)}; recorded only; set policy "
+            f"{{'image.decoder_warning': 'reject'}} to refuse such files",
             severity=Severity.LOW,
             action=Action.WARN,
             detail={"category": w.category.__name__},
