@@ -147,3 +147,14 @@ def _mutated_images():  # type: ignore[no-untyped-def]
 def test_mutated_images_only_produce_findings() -> None:
     check_stage(ks.image.default(size=(16, 16)), [], strategy=_mutated_images(), max_examples=150)
     check_stage(ks.image.default(output="bytes"), [], strategy=_mutated_images(), max_examples=60)
+
+
+def test_keep_icc_survives_reencoding() -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = _samples.png(_samples.gradient(8, 8), icc_profile=icc)
+    kept = Image.open(io.BytesIO(ks.image.default(output="bytes", keep_icc=True)(data)))
+    assert kept.info.get("icc_profile") == icc
+    dropped = Image.open(io.BytesIO(ks.image.default(output="bytes")(data)))
+    assert "icc_profile" not in dropped.info

@@ -76,6 +76,9 @@ def test_icc_kept_on_request_and_transparency_survives() -> None:
     assert plain.info == {"transparency": 0}
     kept = StripMetadata(keep_icc=True)(im)
     assert kept.info == {"transparency": 0, "icc_profile": b"fake icc"}
+    im.info["icc_profile"] = b"icc <script>alert(1)</script>"
+    report = StripMetadata(keep_icc=True).run(im)  # a kept profile is still scanned
+    assert "image.metadata_markup" in report.codes
 
 
 def test_flatten_alpha_hides_nothing() -> None:

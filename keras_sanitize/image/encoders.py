@@ -432,6 +432,9 @@ class Reencode(Encoder):
         options: dict[str, Any] = (
             {"compress_level": self.compress_level} if self.format == "png" else {"quality": self.quality}
         )
+        icc = im.info.get("icc_profile")
+        if isinstance(icc, bytes) and icc:
+            options["icc_profile"] = icc  # only present when StripMetadata(keep_icc=True) kept it
         with guarded() as outcome:
             clean.save(buf, _REENCODE_FORMATS[self.format], **options)
         if outcome.error is not None:

@@ -164,7 +164,7 @@ class StripMetadata(Filter):
     def _fields(self, im: Image.Image) -> dict[str, bytes]:
         fields: dict[str, bytes] = {}
         for key, val in im.info.items():
-            if key in _PIXEL_KEYS or key in _QUIET_KEYS or (key == "icc_profile" and self.keep_icc):
+            if key in _PIXEL_KEYS or key in _QUIET_KEYS:
                 continue
             fields[str(key)[:64]] = _text_of(val)
         for marker, segment in getattr(im, "applist", [])[:64]:
@@ -183,8 +183,8 @@ class StripMetadata(Filter):
         if outcome.error is not None:
             fields.setdefault("exif", b"")
             gps = {}
-        if not fields and set(im.info) <= _PIXEL_KEYS | ({"icc_profile"} if self.keep_icc else set()):
-            return im
+        kept = _PIXEL_KEYS | ({"icc_profile"} if self.keep_icc else set())
+        stripped = sorted(k for k in fields if k not in kept)
         hits = {}
         budget = SCAN_BUDGET
         for key, data in fields.items():
@@ -213,15 +213,16 @@ class StripMetadata(Filter):
                 action=Action.SANITIZE,
                 detail={"gps_tags": len(gps)},
             )
-        if fields:
+        if stripped:
             ctx.add(
                 "image.metadata_stripped",
-                f"stripped metadata: {sorted(fields)[:12]}",
+                f"stripped metadata: {', '.join(echo(k, 40) for k in stripped[:12])}",
                 severity=Severity.INFO,
                 action=Action.SANITIZE,
-                detail={"fields": sorted(fields)[:64]},
+                detail={"fields": stripped[:64]},
             )
-        kept = _PIXEL_KEYS | ({"icc_profile"} if self.keep_icc else set())
+        if not stripped and set(im.info) <= kept:
+            return im
         keep: dict[str | tuple[int, int], Any] = {k: v for k, v in im.info.items() if k in kept}
         with guarded() as outcome:
             im.load()
