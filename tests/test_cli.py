@@ -167,3 +167,28 @@ def test_python_dash_m_and_console_script(folder: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 1
+
+
+def test_scanning_hostile_files_never_crashes(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from keras_sanitize.fuzzing.strategies import hostile_bytes
+
+    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(hostile_bytes(), st.sampled_from(["x.bin", "x.txt", "x.png", "x.wav", "x.npy"]))
+    def prop(data: bytes, name: str) -> None:
+        path = tmp_path / name
+        path.write_bytes(data)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["scan", str(path), "--json"])
+        assert code in (0, 1)
+        doc = json.loads(out.getvalue())
+        assert doc["summary"]["files"] == 1
+        assert doc["files"][0]["verdict"] in ("accepted", "cleaned", "refused")
+
+    prop()
