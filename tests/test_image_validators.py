@@ -223,3 +223,10 @@ def test_chunk_floods_are_refused_before_pillow_loops_over_them() -> None:
     for data in (png, jpeg):
         assert Decode().run(data).codes == ("image.too_many_chunks",)
     assert ImageHeader(max_chunks=30_000).run(png).ok
+
+
+def test_pipeline_limit_decides_not_pillows_global() -> None:
+    above_pillow = _samples.declared_huge_png(9500, 9500)  # 90 MP: Pillow warns at 89 MP
+    assert ImageHeader().run(above_pillow).codes == ("image.too_many_pixels",)
+    report = ImageHeader(max_pixels=100_000_000).run(above_pillow)
+    assert report.ok, str(report)

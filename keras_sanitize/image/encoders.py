@@ -148,7 +148,7 @@ class Decode(Encoder):
         if outcome.error is not None:
             code, reason = describe_error(outcome.error)
             ctx.halt(code, f"the image header could not be read: {echo(reason, 160)}")
-        report_warnings(ctx, outcome, self.max_pixels)
+        report_warnings(ctx, outcome, im.size[0] * im.size[1], self.max_pixels)
         self._check_size(*im.size, ctx)
         if im.mode not in self.modes:
             ctx.halt(
@@ -166,7 +166,7 @@ class Decode(Encoder):
         if outcome.error is not None:
             code, reason = describe_error(outcome.error)
             ctx.halt(code, f"the image could not be decoded: {echo(reason, 160)}; it was refused whole")
-        report_warnings(ctx, outcome, self.max_pixels)
+        report_warnings(ctx, outcome, im.size[0] * im.size[1], self.max_pixels)
         return im
 
     def _from_array(self, arr: np.ndarray, ctx: Context) -> Image.Image:

@@ -369,7 +369,7 @@ class ImageHeader(Validator):
             code, reason = describe_error(outcome.error)
             ctx.halt(code, f"the header could not be read: {echo(reason, 160)}")
         # Other decoder warnings are Decode's to report (once), not the header's.
-        report_warnings(ctx, outcome, self.max_pixels, others=False)
+        report_warnings(ctx, outcome, size[0] * size[1], self.max_pixels, others=False)
         self._check_size(size[0], size[1], ctx)
         if info is None and frames > self.max_frames:
             ctx.add(
