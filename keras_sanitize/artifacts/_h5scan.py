@@ -22,8 +22,10 @@ _MAX_ATTR_ITEMS = 1024
 class _H5Walker:
     def __init__(self, label: str, file_size: int, limits: ScanLimits, col: Collector) -> None:
         import h5py
+        import numpy
 
         self.h5py = h5py
+        self.np = numpy
         self.label = label
         self.file_size = max(file_size, 1)
         self.limits = limits
@@ -43,14 +45,14 @@ class _H5Walker:
                      "HDF5 data; it can hold another file (a pickle) that other tools read instead",
                      Severity.HIGH, userblock_size=int(f.userblock_size))
         stack: list[tuple[Any, str]] = [(f.id, "/")]
-        seen = {f.id}
+        seen: set[Any] = set()  # object addresses: hard-link cycles and shared objects visit once
         visited = 0
         while stack:
             gid, gpath = stack.pop()
-            self.check_attrs(self.h5py.Group(gid), gpath, root=gpath == "/")
-            names: list[bytes] = []
-            gid.links.iterate(names.append)
-            for raw in names:
+            self.check_attrs(gid, gpath, root=gpath == "/")
+            links: list[tuple[bytes, int, Any]] = []
+            gid.links.iterate(lambda n, i: links.append((n, i.type, i.u)), info=True)
+            for raw, ltype, addr in links:
                 visited += 1
                 if visited > self.limits.max_h5_objects:
                     self.add("artifact.hdf5_too_many_objects", "", f"more than "
@@ -58,14 +60,14 @@ class _H5Walker:
                     return
                 name = raw.decode("utf-8", "replace")
                 path = f"{gpath.rstrip('/')}/{name}"
-                ltype = gid.links.get_info(raw).type
                 if ltype == h5l.TYPE_EXTERNAL:
                     target = gid.links.get_val(raw)
                     fname = target[0].decode("utf-8", "replace")
                     self.add("artifact.hdf5_external_link", path,
                              f"external link to {echo(fname)}:{echo(target[1].decode('utf-8', 'replace'))}; "
-                             "following it reads another file on the loading machine (CVE-2026-1669). "
-                             "Weights must live inside the file", Severity.CRITICAL, target=fname[:200])
+                             "following it reads another file on the loading machine (CVE-2026-1669 "
+                             "family). Weights must live inside the file", Severity.CRITICAL,
+                             target=fname[:200])
                 elif ltype == h5l.TYPE_SOFT:
                     target = gid.links.get_val(raw).decode("utf-8", "replace")
                     self.add("artifact.hdf5_soft_link", path,
@@ -75,16 +77,14 @@ class _H5Walker:
                 elif ltype != h5l.TYPE_HARD:
                     self.add("artifact.hdf5_user_link", path, f"user-defined link type {int(ltype)}; "
                              "its handler is a plugin, not data", Severity.HIGH)
-                else:
+                elif addr not in seen:
+                    seen.add(addr)
                     oid = h5o.open(gid, raw)
-                    if oid in seen:
-                        continue
-                    seen.add(oid)
                     kind = h5i.get_type(oid)
                     if kind == h5i.GROUP:
                         stack.append((oid, path))
                     elif kind == h5i.DATASET:
-                        self.check_dataset(self.h5py.Dataset(oid), path)
+                        self.check_dataset(oid, path)
 
     def check_dtype(self, dt: Any, where: str, what: str) -> bool:
         h5py = self.h5py
@@ -101,43 +101,45 @@ class _H5Walker:
                  dtype=str(dt))
         return True
 
-    def check_dataset(self, ds: Any, path: str) -> None:
+    def check_dataset(self, dsid: Any, path: str) -> None:
         self.datasets += 1
-        dcpl = ds.id.get_create_plist()
-        if ds.is_virtual:
+        dcpl = dsid.get_create_plist()
+        if dcpl.get_layout() == self.h5py.h5d.VIRTUAL:
             sources = sorted({dcpl.get_virtual_filename(i) for i in range(dcpl.get_virtual_count())})
             self.add("artifact.hdf5_virtual_dataset", path,
                      f"virtual dataset mapping data from {echo(', '.join(sources[:3]))}; reading it opens "
-                     "other files "
-                     "(CVE-2026-12480). Weights must live inside the file", Severity.CRITICAL,
+                     "other files. Weights must live inside the file", Severity.CRITICAL,
                      sources=sources[:10])
         n_ext = dcpl.get_external_count()
         if n_ext:
             files = [dcpl.get_external(i)[0].decode("utf-8", "replace") for i in range(min(n_ext, 10))]
             self.add("artifact.hdf5_external_storage", path,
                      f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads "
-                     "(or, when "
-                     "saving, writes) files on the loading machine", Severity.CRITICAL, files=files)
-        self.check_dtype(ds.dtype, path, "dataset")
-        declared = math.prod(int(n) for n in ds.shape or ()) * max(ds.dtype.itemsize, 1)
+                     "files on the loading machine (CVE-2026-1669)", Severity.CRITICAL, files=files)
+        dt = dsid.dtype
+        self.check_dtype(dt, path, "dataset")
+        shape = dsid.shape or ()
+        declared = math.prod(int(n) for n in shape) * max(dt.itemsize, 1)
         if declared > self.limits.h5_bomb_floor and declared > self.limits.h5_ratio * self.file_size:
             self.add("artifact.hdf5_dataset_bomb", path,
-                     f"dataset declares shape {tuple(ds.shape)} = {declared} bytes in a "
-                     f"{self.file_size}-byte "
-                     f"file (over {self.limits.h5_ratio}x, h5_ratio); reading it exhausts memory",
-                     Severity.HIGH, declared_bytes=declared)
+                     f"dataset declares shape {tuple(shape)} = {declared} bytes in a "
+                     f"{self.file_size}-byte file (over {self.limits.h5_ratio}x, h5_ratio); reading it "
+                     "exhausts memory (CVE-2026-0897)", Severity.HIGH, declared_bytes=declared)
         for i in range(dcpl.get_nfilters()):
             code = int(dcpl.get_filter(i)[0])
             if code not in KNOWN_FILTERS:
                 self.add("artifact.hdf5_filter", path,
                          f"dataset uses HDF5 filter {code}, which makes libhdf5 search its plugin path "
                          "and load a shared library to read it", Severity.MEDIUM, Action.WARN, filter=code)
-        self.check_attrs(ds, path)
+        self.check_attrs(dsid, path)
 
-    def check_attrs(self, obj: Any, where: str, *, root: bool = False) -> None:
-        attrs = obj.attrs
-        for name in list(attrs):
-            aid = attrs.get_id(name)
+    def check_attrs(self, oid: Any, where: str, *, root: bool = False) -> None:
+        h5a, np = self.h5py.h5a, self.np
+        names: list[bytes] = []
+        h5a.iterate(oid, names.append)
+        for raw in names:
+            name = raw.decode("utf-8", "replace")
+            aid = h5a.open(oid, raw)
             label = f"attribute {name!r}"
             try:
                 stored = aid.get_storage_size()
@@ -153,7 +155,10 @@ class _H5Walker:
                 self.check_dtype(dt, where, label)
                 if dt.kind != "V":
                     continue
-            value = attrs[name]
+            if dt.kind not in "OSUV" or aid.shape is None:
+                continue
+            value = np.empty(aid.shape, dtype=dt)
+            aid.read(value)
             for item in _strings(value):
                 data = item.encode("utf-8", "replace") if isinstance(item, str) else item
                 if looks_like_pickle(data[:64]):
@@ -165,8 +170,10 @@ class _H5Walker:
                 text = next(iter(_strings(value)), None)
                 if text is not None:
                     self.configs[name] = text.encode("utf-8") if isinstance(text, str) else text
-            elif root and isinstance(value, (str, bytes)) and name in ("keras_version", "backend"):
-                self.root_attrs[name] = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            elif root and name in ("keras_version", "backend"):
+                text = next(iter(_strings(value)), None)
+                if text is not None:
+                    self.root_attrs[name] = text if isinstance(text, str) else text.decode("utf-8", "replace")
 
 
 def _strings(value: Any) -> list[str | bytes]:
