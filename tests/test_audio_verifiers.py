@@ -36,6 +36,34 @@ def test_dolphin_attack_hidden_under_speech_is_flagged() -> None:
     assert report.rejections[0].detail["am_modulated"] is True
 
 
+def test_short_burst_inside_a_long_clip_is_flagged() -> None:
+    rate = 96000
+    x = synth.speech_like(30.0, rate, seed=1, amplitude=0.3)
+    burst = synth.dolphin(1.0, rate, 32000, seed=2, amplitude=0.05)
+    at = int(12.3 * rate)
+    x[at : at + burst.size] += burst
+    report = verifiers.Ultrasonic().run(_clip(x, rate))
+    assert report.codes == ("audio.ultrasonic",)
+    d = report.findings[0].detail
+    assert d["ratio_db"] < -20 < d["block_ratio_db"]  # averaged away over 30 s, plain in its block
+    assert 11.5 < d["block_start_s"] < 13.3 and d["am_modulated"] is True
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 96000])
+@pytest.mark.parametrize("hiss_db", [-50, -30])
+def test_hissy_speech_is_not_flagged(rate: int, hiss_db: int) -> None:
+    rng = np.random.default_rng(rate + hiss_db)
+    x = synth.speech_like(3.0, rate, seed=3) + 10 ** (hiss_db / 20) * rng.standard_normal(3 * rate)
+    assert verifiers.Ultrasonic().run(_clip(x.astype(np.float32), rate)).codes == ()
+
+
+def test_dominant_ultrasonic_noise_is_flagged_without_a_carrier() -> None:
+    x = (0.1 * np.random.default_rng(0).standard_normal(96000)).astype(np.float32)
+    report = verifiers.Ultrasonic().run(_clip(x, 96000))
+    assert report.codes == ("audio.ultrasonic",) and report.findings[0].detail["ratio_db"] >= 0
+    assert report.findings[0].severity.value == "medium"
+
+
 def test_pure_ultrasonic_tone_is_flagged_but_not_as_am() -> None:
     report = verifiers.Ultrasonic().run(_clip(synth.tone(30000, 0.5, 96000), 96000))
     assert report.codes == ("audio.ultrasonic",)

@@ -4,7 +4,6 @@ squeeze-and-compare adversarial-example detector.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,9 +13,10 @@ from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 
+from . import _ultra
 from ._clip import Clip, as_clip
 from ._common import audio_stage
-from ._dsp import fft_lowpass, mono
+from ._dsp import fft_lowpass
 
 __all__ = ["SqueezeCompare", "Ultrasonic"]
 
@@ -26,8 +26,8 @@ DEFAULT_ULTRASONIC_HZ: float = 18000.0
 DEFAULT_ULTRASONIC_DB: float = -20.0
 #: ultrasound quieter than this (dBFS, mean power) cannot drive a microphone into demodulating it.
 DEFAULT_ULTRASONIC_LEVEL_DB: float = -60.0
-_MAX_SEGMENTS = 256
-_AUDIBLE_LOW_HZ = 20.0
+_DOMINANT_DB = 0.0  # at or above this ratio the ultrasonic band dominates: flagged with or without a carrier
+_CARRIER = 0.2  # share of the ultrasonic band's energy in one spectral line that makes it a carrier
 
 
 @audio_stage
@@ -39,10 +39,14 @@ class Ultrasonic(Verifier):
     amplitude-modulate speech onto a 25-40 kHz carrier that a microphone's
     non-linearity demodulates: such a clip has almost all its energy above the
     audible band. The stage measures the ultrasonic-to-audible energy ratio
-    (Hann-windowed FFT over at most 256 evenly spaced segments) and, when it
-    is high (and the band itself louder than ``min_level_db`` dBFS, so that
-    near-silence cannot trip a ratio of two tiny numbers), the carrier's
-    envelope: a speech-band AM envelope raises the severity. A clip whose
+    over the whole clip and in each ~0.5 s block (Hann-windowed ~20 ms FFT
+    segments). It flags the clip when the ultrasonic band dominates (ratio >= 0
+    dB), or when the ratio over the clip or in one block is at least
+    ``threshold_db`` *and* a carrier line holds at least 20% of the band's
+    energy (hiss has no such line; an attack needs one). The band must also
+    be louder than ``min_level_db`` dBFS, so that near-silence cannot trip a
+    ratio of two tiny numbers. It then demodulates
+    the band: a speech-band AM envelope on a carrier raises the severity. A clip whose
     Nyquist frequency is at or below ``cutoff_hz`` (16 kHz audio) cannot hold
     ultrasonic content and passes, as does one shorter than the ~20 ms
     analysis window.
@@ -80,83 +84,36 @@ class Ultrasonic(Verifier):
 
     def measure(self, clip: Clip) -> dict[str, Any] | None:
         """The measurements behind the verdict; ``None`` when the clip cannot hold ultrasound."""
-        rate = clip.rate
-        if rate / 2 <= self.cutoff_hz or clip.frames == 0:
+        if clip.rate / 2 <= self.cutoff_hz or clip.frames == 0:
             return None
-        samples = clip.samples
-        frames = clip.frames
-        nseg = 1 << max(8, math.ceil(math.log2(rate * 0.02)))
-        if frames < nseg:
-            return None  # under ~20 ms: too short to measure a spectrum (or to carry a command)
-        count = min(_MAX_SEGMENTS, max(1, frames // nseg))
-        starts = np.linspace(0, frames - nseg, count).astype(np.int64)
-        # Gather the segments first, then mix them to mono: never a pass over the whole clip.
-        segs = samples[starts[:, None] + np.arange(nseg)[None, :]].astype(np.float64).mean(axis=2)
-        window = np.hanning(nseg)
-        segs *= window[None, :]
-        power = np.abs(np.fft.rfft(segs, axis=1)) ** 2
-        freqs = np.fft.rfftfreq(nseg, 1.0 / rate)
-        ultra_mask = freqs > self.cutoff_hz
-        audible_mask = (freqs >= _AUDIBLE_LOW_HZ) & ~ultra_mask
-        ultra_per_seg = power[:, ultra_mask].sum(axis=1)
-        ultra = float(ultra_per_seg.sum())
-        audible = float(power[:, audible_mask].sum())
-        if not (math.isfinite(ultra) and math.isfinite(audible)) or ultra + audible <= 1e-12 * nseg * count:
+        m = _ultra.measure(clip.samples, clip.rate, self.cutoff_hz)
+        if m is None:
             return None
-        ratio_db = (
-            120.0 if audible <= ultra * 1e-12 else min(120.0, 10 * math.log10(max(ultra, 1e-300) / audible))
-        )
-        spectrum = power[:, ultra_mask].sum(axis=0)
-        peak_hz = float(freqs[ultra_mask][int(np.argmax(spectrum))]) if spectrum.size else 0.0
-        # A DolphinAttack needs its carrier (the microphone squares it back to speech): a
-        # spectral line holding much of the band's energy. Noise has no such line.
-        top = int(np.argmax(spectrum)) if spectrum.size else 0
-        band_total = float(spectrum.sum())
-        carrier = float(spectrum[max(0, top - 2) : top + 3].sum()) / band_total if band_total > 0 else 0.0
-        # Mean power per sample in the band (Parseval, one-sided spectrum, Hann window).
-        level = 2.0 * ultra / (count * nseg * float(np.sum(window**2)))
-        level_db = max(10 * math.log10(level), -200.0) if level > 0 else -200.0
-        out: dict[str, Any] = {
-            "ratio_db": ratio_db,
-            "level_db": level_db,
-            "peak_hz": peak_hz,
-            "carrier_fraction": carrier,
-            "rate": rate,
-        }
-        if self.flags(out):
-            centre = int(starts[int(np.argmax(ultra_per_seg))]) + nseg // 2
-            out.update(self._envelope(samples, rate, centre))
-            out["am_modulated"] = bool(out["modulation_index"] >= self.min_modulation and carrier >= 0.2)
-        return out
+        overall, burst = self._over(m)
+        if overall or burst:
+            centre = int((m["block_start_s"] + 0.25) * clip.rate)
+            m.update(_ultra.envelope(clip.samples, clip.rate, self.cutoff_hz, centre))
+            carrier = max(m["block_carrier_fraction"], m["carrier_fraction"] if overall else 0.0)
+            m["am_modulated"] = bool(m["modulation_index"] >= self.min_modulation and carrier >= _CARRIER)
+        return m
 
-    def _envelope(self, x: np.ndarray, rate: int, centre: int) -> dict[str, Any]:
-        """Modulation index of the ultrasonic band's envelope in the speech band (20-4000 Hz)."""
-        half = min(rate // 2, x.shape[0] // 2)
-        lo = max(0, min(centre - half, x.shape[0] - 2 * half))
-        w = mono(x[lo : lo + 2 * half]).astype(np.float64)
-        n = w.shape[0]
-        spec = np.fft.fft(w)
-        freqs = np.fft.fftfreq(n, 1.0 / rate)
-        analytic = np.where(freqs > self.cutoff_hz, 2.0 * spec, 0.0)
-        env = np.abs(np.fft.ifft(analytic))
-        mean = float(env.mean())
-        if mean <= 0:
-            return {"modulation_index": 0.0, "envelope_peak_hz": 0.0}
-        env_spec = np.abs(np.fft.rfft(env - mean)) ** 2
-        ef = np.fft.rfftfreq(n, 1.0 / rate)
-        band = (ef >= 20.0) & (ef <= 4000.0)
-        ac_rms = math.sqrt(2.0 * float(env_spec[band].sum())) / n
-        index = ac_rms / mean
-        peak = float(ef[band][int(np.argmax(env_spec[band]))]) if band.any() else 0.0
-        return {
-            "modulation_index": index,
-            "envelope_peak_hz": peak,
-            "am_modulated": bool(index >= self.min_modulation),
-        }
+    def _over(self, m: dict[str, Any]) -> tuple[bool, bool]:
+        # Ultrasound that is not dominant must show a carrier line: hiss on a noisy 48 or 96 kHz
+        # recording can reach -20 dB, an inaudible-command attack always has its carrier(s).
+        overall = m["level_db"] >= self.min_level_db and (
+            m["ratio_db"] >= _DOMINANT_DB
+            or (m["ratio_db"] >= self.threshold_db and m["carrier_fraction"] >= _CARRIER)
+        )
+        burst = (
+            m["block_ratio_db"] >= self.threshold_db
+            and m["block_level_db"] >= self.min_level_db
+            and m["block_carrier_fraction"] >= _CARRIER
+        )
+        return bool(overall), bool(burst)
 
     def flags(self, m: dict[str, Any]) -> bool:
-        """Whether measurements ``m`` (from :meth:`measure`) are over both thresholds."""
-        return bool(m["ratio_db"] >= self.threshold_db and m["level_db"] >= self.min_level_db)
+        """Whether measurements ``m`` (from :meth:`measure`) call for a finding."""
+        return any(self._over(m))
 
     def process(self, value: Any, ctx: Context) -> Any:
         clip = as_clip(value, ctx)
@@ -165,21 +122,20 @@ class Ultrasonic(Verifier):
             return value
         am = bool(m.get("am_modulated"))
         what = (
-            (
-                f"an amplitude-modulated carrier near {m['peak_hz']:.0f} Hz (modulation index "
-                f"{m['modulation_index']:.2f}, envelope peak {m['envelope_peak_hz']:.0f} Hz): the signature "
-                f"of an inaudible voice command (DolphinAttack)"
-            )
+            f"an amplitude-modulated carrier near {m['block_peak_hz']:.0f} Hz (modulation index "
+            f"{m['modulation_index']:.2f}, envelope peak {m['envelope_peak_hz']:.0f} Hz): the signature of "
+            f"an inaudible voice command (DolphinAttack)"
             if am
-            else f"a peak near {m['peak_hz']:.0f} Hz"
+            else f"a peak near {m['block_peak_hz']:.0f} Hz"
         )
         ctx.add(
             "audio.ultrasonic",
             f"energy above {self.cutoff_hz:g} Hz must stay below {self.threshold_db:g} dB of the audible "
-            f"band (threshold_db); received {m['ratio_db']:+.1f} dB at {clip.rate} Hz with {what}. "
-            f"Low-pass or resample the audio, or refuse it.",
+            f"band (threshold_db); received {m['ratio_db']:+.1f} dB over the clip and "
+            f"{m['block_ratio_db']:+.1f} dB in the 0.5 s from {m['block_start_s']:.2f} s, at {clip.rate} Hz, "
+            f"with {what}. Low-pass or resample the audio, or refuse it.",
             severity=Severity.HIGH if am else Severity.MEDIUM,
-            score=m["ratio_db"],
+            score=max(m["ratio_db"], m["block_ratio_db"]),
             detail=m,
         )
         return value
