@@ -319,3 +319,24 @@ def test_concurrent_calls_do_not_mix_items() -> None:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(job, range(40)))
+
+
+def test_rows_that_pass_alone_must_also_pass_together() -> None:
+    budget = ks.Pipeline(
+        [ks.tensor.encoders.ToArray(), ks.tensor.validators.TensorSpec(shape=(None, 2), max_elements=4)],
+        modality="tensor",
+    )
+
+    @ks.sanitize(budget, on_reject="skip", return_reports=True)
+    def f(x: Any) -> Any:
+        return x
+
+    # 4 rows = 8 elements > 4; row 1 is bad on its own; rows 0, 2, 3 = 6 elements, still > 4
+    out, reports = f([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0], [5.0, 6.0]])
+    assert not any(r.ok for r in reports)
+    assert reports[1].codes == ("tensor.non_finite",)
+    assert reports[0].codes == ("tensor.too_many_elements",)
+    # 3 rows = 6 elements > 4; row 1 bad; rows 0 and 2 = 4 elements: they go through
+    out, reports = f([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0]])
+    assert [r.ok for r in reports] == [True, False, True]
+    np.testing.assert_array_equal(out[[0, 2]], [[1.0, 2.0], [3.0, 4.0]])

@@ -170,15 +170,20 @@ def screen(stage: Stage, value: Any, *, split: str, batched: bool | None = None)
     except Exception:  # a hostile array-like that cannot be sliced: one item
         return Screened(None, [whole], [out if whole.ok else None], split, like=value)
     reports = [_indexed(stage.run(row), i) for i, row in enumerate(rows)]
-    if not whole.ok and all(r.ok for r in reports):
-        # The batch as a whole broke a rule no single row breaks (a size budget):
-        # refuse every row rather than let the batch through in pieces.
-        reports = [
-            Report(
-                False, None, tuple(f.with_(index=i) for f in whole.findings), whole.timings, whole.modality, i
-            )
-            for i in range(n)
-        ]
+    keep = [i for i, r in enumerate(reports) if r.ok]
+    if not whole.ok and keep:
+        # The batch broke a rule: the rows that pass alone must also pass together
+        # (a size budget), or they are refused too; never let a batch through in pieces.
+        again = whole
+        if len(keep) < n:
+            try:
+                again = stage.run(_join_rows([rows[i] for i in keep]))
+            except Exception:  # rows that cannot be put back together: keep the batch verdict
+                again = whole
+        if not again.ok:
+            for i in keep:
+                findings = tuple(f.with_(index=i) for f in again.findings)
+                reports[i] = Report(False, None, findings, again.timings, again.modality, i)
     return Screened(n, reports, [r.value if r.ok else None for r in reports], split, like=value)
 
 
@@ -261,6 +266,16 @@ def assemble(screened: Screened, keep: Sequence[int], *, to_array: bool) -> Any:
         if to_array:
             return np.asarray(values) if values else np.asarray([])
     return tuple(values) if isinstance(like, tuple) else values
+
+
+def _join_rows(rows: list[Any]) -> Any:
+    """Undo :func:`_rows`: put raw ``x[i:i+1]`` slices back into one batch."""
+    first = rows[0]
+    if isinstance(first, Mapping):
+        return {k: _join_rows([r[k] for r in rows]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(x for r in rows for x in r)
+    return np.concatenate([np.asarray(r) for r in rows], axis=0)
 
 
 def _concat(values: list[Any], whole: Any, reports: Sequence[Report]) -> Any:
