@@ -16,7 +16,6 @@ from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Report
 from keras_sanitize.integrations._batch import (
     Screened,
-    align,
     assemble,
     check_on_reject,
     check_stage_arg,
@@ -24,6 +23,7 @@ from keras_sanitize.integrations._batch import (
     screen,
     split_of,
 )
+from keras_sanitize.integrations._outputs import align
 from keras_sanitize.stage import Stage
 
 __all__ = ["sanitize"]

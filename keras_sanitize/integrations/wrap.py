@@ -9,173 +9,19 @@ has it) and delegates every other attribute to the model.
 
 from __future__ import annotations
 
-import inspect
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from keras_sanitize.errors import ConfigError, InputRejected
-from keras_sanitize.findings import Finding, Report, Severity, echo
-from keras_sanitize.integrations._batch import (
-    Screened,
-    align,
-    assemble,
-    attach_outputs,
-    check_on_reject,
-    check_outputs,
-    check_stage_arg,
-    decide,
-    fill_like,
-    screen,
-    split_of,
-)
+from keras_sanitize.findings import Report
+from keras_sanitize.integrations._batch import check_on_reject, check_stage_arg, decide, split_of
+from keras_sanitize.integrations._inputs import SINGLE, Inputs, output_template, text_inputs
+from keras_sanitize.integrations._outputs import align, attach_outputs, check_outputs
+from keras_sanitize.integrations._streams import batches, concat_pieces, is_stream, reindex
 from keras_sanitize.stage import Stage
 
 __all__ = ["SanitizedModel", "wrap"]
-
-_SINGLE = "\x00x"  # key of the one input of a single-input model
-
-
-def _structure_error(expected: str, value: Any) -> Screened:
-    finding = Finding(
-        "core.input_structure",
-        f"the model takes {expected}; received {echo(value)}. Pass the inputs in the model's structure.",
-        Severity.HIGH,
-        stage="wrap",
-        fatal=True,
-    )
-    return Screened(None, [Report(False, None, (finding,), {}, None, None)], [None], "items")
-
-
-class _Inputs:
-    """The input guards of a model: one pipeline, or one per named/positional input."""
-
-    def __init__(self, guards: Stage | Mapping[str, Stage] | Sequence[Stage], split: str | None) -> None:
-        if isinstance(guards, Stage):
-            self.kind = "single"
-            self.guards: dict[Any, Stage] = {_SINGLE: guards}
-        elif isinstance(guards, Mapping):
-            self.kind = "dict"
-            self.guards = {str(k): check_stage_arg("wrap", f"inputs[{k!r}]", v) for k, v in guards.items()}
-        elif isinstance(guards, Sequence) and not isinstance(guards, (str, bytes)):
-            self.kind = "list"
-            self.guards = {i: check_stage_arg("wrap", f"inputs[{i}]", v) for i, v in enumerate(guards)}
-        else:
-            raise ConfigError(
-                f"wrap: inputs must be None, a pipeline, a dict of pipelines by input name, or a "
-                f"list of pipelines. Received: inputs={guards!r:.120}"
-            )
-        if not self.guards:
-            raise ConfigError("wrap: inputs must hold at least one pipeline")
-        self.splits = {k: split_of(g, split) for k, g in self.guards.items()}
-
-    def screen(self, x: Any, *, batch_of_one: bool = True) -> tuple[dict[Any, Screened], dict[Any, Any]]:
-        """Screen every guarded input; also return the unguarded ones (passed through).
-
-        With ``batch_of_one`` a lone raw item (one image's bytes) becomes a batch of
-        one, since a model always takes a batch; ``generate`` keeps it single.
-        """
-        if self.kind == "single":
-            split = self.splits[_SINGLE]
-            if batch_of_one and split == "items" and not isinstance(x, (list, tuple, np.ndarray)):
-                x = [x]
-            return {_SINGLE: screen(self.guards[_SINGLE], x, split=split)}, {}
-        if self.kind == "dict":
-            if not isinstance(x, Mapping) or any(k not in x for k in self.guards):
-                return {_SINGLE: _structure_error(f"a dict with keys {list(self.guards)}", x)}, {}
-            parts = dict(x)
-        else:
-            if not isinstance(x, (list, tuple)) or len(x) < len(self.guards):
-                return {_SINGLE: _structure_error(f"a list of {len(self.guards)} inputs", x)}, {}
-            parts = dict(enumerate(x))
-        screens = {k: screen(g, parts[k], split=self.splits[k], batched=True) for k, g in self.guards.items()}
-        rest = {k: v for k, v in parts.items() if k not in self.guards}
-        return screens, rest
-
-    def assemble(self, x: Any, screens: dict[Any, Screened], rest: dict[Any, Any], keep: list[int]) -> Any:
-        """The model's input built from the accepted items."""
-        values = {k: assemble(s, keep, to_array=True) for k, s in screens.items()}
-        if self.kind == "single":
-            return values[_SINGLE]
-        n = next(iter(screens.values())).n
-        for k, v in rest.items():  # unguarded inputs: keep the same rows
-            arr = v if isinstance(v, np.ndarray) else None
-            values[k] = arr[keep] if arr is not None and n is not None and len(arr) == n else v
-        if self.kind == "dict":
-            return values
-        out = [values[i] for i in range(len(values))]
-        return tuple(out) if isinstance(x, tuple) else out
-
-
-def _output_template(model: Any) -> Any:
-    """Zero arrays shaped like one row of each model output (for all-refused batches)."""
-    try:
-        outputs = model.outputs
-    except Exception:
-        return None
-    if not outputs:
-        return None
-
-    def one(t: Any) -> np.ndarray:
-        shape = tuple(1 if d is None else int(d) for d in t.shape)
-        return np.zeros((1, *shape[1:]), dtype=str(t.dtype))
-
-    try:
-        return one(outputs[0]) if len(outputs) == 1 else [one(t) for t in outputs]
-    except Exception:
-        return None
-
-
-def _is_stream(x: Any) -> bool:
-    """A generator, iterator, ``keras.utils.PyDataset``, ``tf.data.Dataset`` or loader."""
-    if isinstance(x, (np.ndarray, list, tuple, Mapping, str, bytes, bytearray)) or hasattr(x, "shape"):
-        return False
-    if inspect.isgenerator(x) or hasattr(x, "__next__"):
-        return True
-    module = type(x).__module__ or ""
-    if module.startswith("tensorflow") and hasattr(x, "as_numpy_iterator"):
-        return True
-    try:
-        import keras
-
-        if isinstance(x, keras.utils.PyDataset):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return hasattr(x, "__iter__")
-
-
-def _batches(data: Any) -> Iterator[Any]:
-    import keras
-
-    if isinstance(data, keras.utils.PyDataset):
-        count = data.num_batches
-        i = 0
-        while count is None or i < count:
-            yield data[i]
-            i += 1
-        return
-    if (type(data).__module__ or "").startswith("tensorflow") and hasattr(data, "as_numpy_iterator"):
-        yield from data.as_numpy_iterator()
-        return
-    yield from data
-
-
-def _concat_pieces(pieces: list[Any]) -> Any:
-    arrays = [p for p in pieces if isinstance(p, np.ndarray)]
-    if arrays and len(arrays) == len(pieces):
-        return np.concatenate(pieces, axis=0)
-    if arrays:  # some batches were refused whole before any output was seen
-        pieces = [p if isinstance(p, np.ndarray) else fill_like(arrays[0], len(p)) for p in pieces]
-        return np.concatenate(pieces, axis=0)
-    if pieces and all(isinstance(p, Mapping) for p in pieces):
-        return {k: _concat_pieces([p[k] for p in pieces]) for k in pieces[0]}
-    out: list[Any] = []
-    for p in pieces:
-        out.extend(p if isinstance(p, (list, tuple)) else [p])
-    return out
 
 
 class SanitizedModel:
@@ -192,7 +38,7 @@ class SanitizedModel:
     def __init__(
         self,
         model: Any,
-        inputs: _Inputs,
+        inputs: Inputs,
         outputs: Stage | None,
         on_reject: str,
         return_reports: bool,
@@ -207,7 +53,7 @@ class SanitizedModel:
         object.__setattr__(self, "_ks_return_reports", return_reports)
         object.__setattr__(self, "_ks_split", split)
         object.__setattr__(self, "_ks_explicit", explicit_inputs)
-        object.__setattr__(self, "_ks_template", _output_template(model))
+        object.__setattr__(self, "_ks_template", output_template(model))
         # Keras's predict is not thread-safe (the JAX trainer detaches the model's
         # variables while it runs): sanitize concurrently, call the model one at a time.
         object.__setattr__(self, "_ks_lock", threading.RLock())
@@ -217,7 +63,7 @@ class SanitizedModel:
         self,
         call: Callable[[Any], Any],
         x: Any,
-        inputs: _Inputs,
+        inputs: Inputs,
         return_reports: bool | None,
         *,
         batch_of_one: bool = True,
@@ -269,7 +115,7 @@ class SanitizedModel:
             ((2, 1), True)
         """
         model = self._ks_model
-        if _is_stream(x):
+        if is_stream(x):
             return self._predict_stream(x, args, kwargs, return_reports)
         return self._guarded(
             lambda xc: model.predict(xc, *args, **kwargs), x, self._ks_inputs, return_reports
@@ -283,7 +129,7 @@ class SanitizedModel:
         kwargs.setdefault("verbose", 0)
         pieces: list[Any] = []
         reports: list[Report] = []
-        for b, batch in enumerate(_batches(data)):
+        for b, batch in enumerate(batches(data)):
             if steps is not None and b >= steps:
                 break
             # Keras's convention: a tuple of 1-3 is (x, y, sample_weight); a list is a multi-input x.
@@ -297,12 +143,12 @@ class SanitizedModel:
                 raise InputRejected(
                     f"batch {b} (items from {offset}): {exc}",
                     exc.report,
-                    [_reindex(r, offset) for r in exc.reports],
+                    [reindex(r, offset) for r in exc.reports],
                 ) from None
             offset = len(reports)
-            reports.extend(_reindex(r, offset) for r in batch_reports)
+            reports.extend(reindex(r, offset) for r in batch_reports)
             pieces.append(out)
-        result = _concat_pieces(pieces)
+        result = concat_pieces(pieces)
         wanted = self._ks_return_reports if return_reports is None else return_reports
         return (result, reports) if wanted else result
 
@@ -319,7 +165,7 @@ class SanitizedModel:
 
     def _generate(self, prompts: Any, *args: Any, return_reports: bool | None = None, **kwargs: Any) -> Any:
         model = self._ks_model
-        inputs = self._ks_inputs if self._ks_explicit else _text_inputs()
+        inputs = self._ks_inputs if self._ks_explicit else text_inputs()
         return self._guarded(
             lambda xc: model.generate(xc, *args, **kwargs),
             prompts,
@@ -351,30 +197,12 @@ class SanitizedModel:
         return sorted(set(dir(self._ks_model)) | {"wrapped", "predict", "predict_on_batch"})
 
     def __repr__(self) -> str:
-        guards = {
-            str(k) if k != _SINGLE else "x": type(g).__name__ for k, g in self._ks_inputs.guards.items()
-        }
+        guards = {str(k) if k != SINGLE else "x": type(g).__name__ for k, g in self._ks_inputs.guards.items()}
         return (
             f"<SanitizedModel {getattr(self._ks_model, 'name', type(self._ks_model).__name__)!r} "
             f"inputs={guards} outputs={type(self._ks_outputs).__name__ if self._ks_outputs else None} "
             f"on_reject={self._ks_on_reject!r}>"
         )
-
-
-def _reindex(report: Report, offset: int) -> Report:
-    index = (report.index or 0) + offset
-    findings = tuple(f.with_(index=index) for f in report.findings)
-    return Report(report.ok, report.value, findings, report.timings, report.modality, index)
-
-
-def _text_inputs() -> _Inputs:
-    import importlib
-
-    try:
-        text = importlib.import_module("keras_sanitize.text")
-    except ImportError as exc:  # the text modality is missing
-        raise ConfigError(f"wrap: generate() needs inputs= (a text pipeline): {exc}") from None
-    return _Inputs(text.default(), None)
 
 
 def wrap(
@@ -438,4 +266,4 @@ def wrap(
             inputs = dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
         else:
             inputs = derived
-    return SanitizedModel(model, _Inputs(inputs, split), outputs, on_reject, return_reports, split, explicit)
+    return SanitizedModel(model, Inputs(inputs, split), outputs, on_reject, return_reports, split, explicit)
