@@ -158,3 +158,15 @@ def test_keep_icc_survives_reencoding() -> None:
     assert kept.info.get("icc_profile") == icc
     dropped = Image.open(io.BytesIO(ks.image.default(output="bytes")(data)))
     assert "icc_profile" not in dropped.info
+
+
+def test_registered_names_do_not_clash_with_other_modalities() -> None:
+    import importlib
+
+    for mod in ("keras_sanitize.tensor", "keras_sanitize.audio"):
+        importlib.import_module(mod)
+    stage = ks.image.encoders.ToArray(layout="CHW")
+    cfg = ks.serialize_stage(stage)
+    assert cfg["registered_name"] == "keras_sanitize>ImageToArray"
+    assert ks.deserialize_stage(json.loads(json.dumps(cfg))) == stage
+    assert ks.serialize_stage(ks.image.encoders.Decode())["registered_name"] == "keras_sanitize>ImageDecode"

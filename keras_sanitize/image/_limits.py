@@ -1,13 +1,27 @@
-"""Image limits: the default constants and the argument checks shared by the stages."""
+"""Shared by the image stages: registration, default limits, argument checks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.image._decode import PILLOW_FORMATS, REFUSED_FORMATS
 from keras_sanitize.stage import check_number
+
+T = TypeVar("T", bound=type)
+
+
+def image_stage(cls: T) -> T:
+    """Register an image stage as ``keras_sanitize>Image<ClassName>``.
+
+    The prefix keeps the registry unambiguous: ``Decode`` and ``ToArray`` also
+    exist in the tensor and audio modalities.
+    """
+    name = cls.__name__ if cls.__name__.startswith("Image") else "Image" + cls.__name__
+    return register_stage(name=name)(cls)
+
 
 #: byte budget of one encoded image: 32 MiB.
 DEFAULT_MAX_BYTES: int = 32 << 20

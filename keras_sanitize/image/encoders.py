@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Severity, echo
 from keras_sanitize.image import _header
@@ -42,6 +41,7 @@ from keras_sanitize.image._limits import (
     check_formats,
     check_modes,
     check_size,
+    image_stage,
 )
 from keras_sanitize.image._markup import find_markup
 from keras_sanitize.image.validators import too_many_chunks
@@ -61,7 +61,7 @@ RESAMPLING = {
 }
 
 
-@register_stage()
+@image_stage
 class Decode(Encoder):
     """Decode image bytes (or take a PIL image / uint8 array) into a loaded PIL image.
 
@@ -195,7 +195,7 @@ class Decode(Encoder):
         return config
 
 
-@register_stage()
+@image_stage
 class Resize(Encoder):
     """Resize to ``size=(height, width)`` with a named resampling filter (Keras order).
 
@@ -277,7 +277,7 @@ class Resize(Encoder):
         return config
 
 
-@register_stage()
+@image_stage
 class ToArray(Encoder):
     """Turn a PIL image into the model's array: mode, dtype, value range, mean/std, layout.
 
@@ -391,7 +391,7 @@ class ToArray(Encoder):
 _REENCODE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
-@register_stage()
+@image_stage
 class Reencode(Encoder):
     """Re-encode a PIL image from its raw pixels into ``format``: only the pixels survive.
 

@@ -18,12 +18,11 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.image._convert import need_image
 from keras_sanitize.image._decode import describe_error, guarded
-from keras_sanitize.image._limits import check_color
+from keras_sanitize.image._limits import check_color, image_stage
 from keras_sanitize.image._markup import MARKUP_PATTERN, SCAN_LIMIT, find_markup
 from keras_sanitize.stage import Context, Filter
 
@@ -54,7 +53,7 @@ def _text_of(value: Any) -> bytes:
     return str(value)[:SCAN_LIMIT].encode("utf-8", "replace")
 
 
-@register_stage()
+@image_stage
 class FirstFrame(Filter):
     """Keep only the first frame of an animated image (GIF, APNG, WebP, MPO).
 
@@ -92,7 +91,7 @@ class FirstFrame(Filter):
         return out
 
 
-@register_stage()
+@image_stage
 class ApplyOrientation(Filter):
     """Rotate/flip the pixels as the EXIF orientation tag says, then drop the tag.
 
@@ -135,7 +134,7 @@ class ApplyOrientation(Filter):
         return out
 
 
-@register_stage()
+@image_stage
 class StripMetadata(Filter):
     """Drop all metadata; report markup or script found in it, and GPS positions.
 
@@ -239,7 +238,7 @@ class StripMetadata(Filter):
         return config
 
 
-@register_stage()
+@image_stage
 class FlattenAlpha(Filter):
     """Composite transparency onto ``background`` (RGB); the result has no alpha.
 

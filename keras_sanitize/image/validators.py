@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.image import _header
 from keras_sanitize.image._decode import (
@@ -42,6 +41,7 @@ from keras_sanitize.image._limits import (
     DEFAULT_MAX_SIDE,
     check_formats,
     check_modes,
+    image_stage,
 )
 from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
@@ -107,7 +107,7 @@ def _sniff(ctx: Context, data: bytes) -> str:
         ctx.halt("image.libmagic_missing", str(exc))
 
 
-@register_stage()
+@image_stage
 class ImageFormat(Validator):
     """Check the byte budget and the real type (sniffed from the bytes) against an allowlist.
 
@@ -204,7 +204,7 @@ class ImageFormat(Validator):
         return config
 
 
-@register_stage()
+@image_stage
 class ImageHeader(Validator):
     """Header-only limits, checked before any pixel is decoded.
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity
+from keras_sanitize.image._limits import image_stage
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 
 __all__ = ["ContentStats", "FeatureSqueezing"]
@@ -55,7 +55,7 @@ def _range(owner: str, value_range: Sequence[float] | None) -> tuple[float, floa
     return lo, hi
 
 
-@register_stage()
+@image_stage
 class ContentStats(Verifier):
     """Cheap statistics of the encoded image: constant, non-finite, out-of-range values.
 
@@ -131,7 +131,7 @@ def _median(batch: np.ndarray, size: int, channel_axis: int | None) -> np.ndarra
     return np.asarray(median_filter(batch, size=tuple(shape), mode="reflect"))
 
 
-@register_stage()
+@image_stage
 class FeatureSqueezing(Verifier):
     """Flag adversarial examples: model(x) vs model(squeezed x), L1 distance > threshold.
 
