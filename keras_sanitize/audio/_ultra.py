@@ -37,6 +37,15 @@ def _carrier(spectrum: np.ndarray) -> tuple[float, int]:
     return float(spectrum[max(0, top - 2) : top + 3].sum()) / total, top
 
 
+def _power(samples: np.ndarray, idx: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Power spectra (float32) of the segments at ``idx``, mixed to mono after gathering."""
+    segs = samples[idx]
+    mixed = segs[..., 0] if segs.shape[2] == 1 else segs.mean(axis=2, dtype=np.float32)
+    spec = np.fft.rfft(mixed * window, axis=1)
+    out: np.ndarray = spec.real**2 + spec.imag**2
+    return out
+
+
 def measure(samples: np.ndarray, rate: int, cutoff: float) -> dict[str, Any] | None:
     """Energy ratios (dB), band levels (dBFS), carrier shares and the loudest block.
 
@@ -54,20 +63,17 @@ def measure(samples: np.ndarray, rate: int, cutoff: float) -> dict[str, Any] | N
         starts = np.linspace(0, frames - nseg, count).astype(np.int64)
     window = np.hanning(nseg).astype(np.float32)
     freqs = np.fft.rfftfreq(nseg, 1.0 / rate)
-    umask = freqs > cutoff
-    amask = (freqs >= _AUDIBLE_LOW_HZ) & ~umask
+    k_u = int(np.searchsorted(freqs, cutoff, side="right"))  # bins [k_u:] are above the cutoff
+    k_a = int(np.searchsorted(freqs, _AUDIBLE_LOW_HZ, side="left"))  # bins [k_a:k_u] are audible
     ultra = np.empty(count)
     audible = np.empty(count)
-    uspec = np.zeros(int(umask.sum()))
+    uspec = np.zeros(freqs.size - k_u)
     offsets = np.arange(nseg)[None, :]
     for b in range(0, count, _BATCH):
-        idx = starts[b : b + _BATCH, None] + offsets
-        # Gather the segments first, then mix to mono: no pass over the whole clip.
-        segs = samples[idx].mean(axis=2, dtype=np.float32) * window
-        power = np.abs(np.fft.rfft(segs, axis=1)).astype(np.float64) ** 2
-        ultra[b : b + _BATCH] = power[:, umask].sum(axis=1)
-        audible[b : b + _BATCH] = power[:, amask].sum(axis=1)
-        uspec += power[:, umask].sum(axis=0)
+        power = _power(samples, starts[b : b + _BATCH, None] + offsets, window)
+        ultra[b : b + _BATCH] = power[:, k_u:].sum(axis=1, dtype=np.float64)
+        audible[b : b + _BATCH] = power[:, k_a:k_u].sum(axis=1, dtype=np.float64)
+        uspec += power[:, k_u:].sum(axis=0, dtype=np.float64)
     u, a = float(ultra.sum()), float(audible.sum())
     if not (math.isfinite(u) and math.isfinite(a)) or u + a <= 1e-12 * nseg * count:
         return None
@@ -86,12 +92,10 @@ def measure(samples: np.ndarray, rate: int, cutoff: float) -> dict[str, Any] | N
     ratios = np.array([ratio(float(ub[i]), float(ab[i])) for i in loud]) if loud.size else np.zeros(0)
     j = int(loud[int(np.argmax(ratios))]) if loud.size else 0
     # The carrier share of that block needs its spectrum: recompute it (at most ~25 segments).
-    idx = starts[cuts[j] : cuts[j] + sizes[j], None] + offsets
-    segs = samples[idx].mean(axis=2, dtype=np.float32) * window
-    bspec = (np.abs(np.fft.rfft(segs, axis=1)).astype(np.float64) ** 2)[:, umask].sum(axis=0)
+    bspec = _power(samples, starts[cuts[j] : cuts[j] + sizes[j], None] + offsets, window)
     carrier, top = _carrier(uspec)
-    block_carrier, block_top = _carrier(bspec)
-    ufreqs = freqs[umask]
+    block_carrier, block_top = _carrier(bspec[:, k_u:].sum(axis=0, dtype=np.float64))
+    ufreqs = freqs[k_u:]
     return {
         "ratio_db": ratio(u, a),
         "level_db": _db(u * norm / count),
