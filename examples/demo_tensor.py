@@ -27,6 +27,6 @@ def section() -> tuple[str, list[Case]]:
         case = case_from_report(label, report)
         if report.ok:
             probs = model.predict(report.value, verbose=0)
-            case.findings.append(f"model.predict -> {np.round(probs[0], 3).tolist()}")
+            case.findings.append(f"model.predict -> {[round(float(p), 3) for p in probs[0]]}")
         cases.append(case)
     return "tensor: ks.tensor.from_model(model) in front of model.predict", cases
