@@ -127,6 +127,15 @@ def mp(pixels: int | float) -> str:
     return f"{int(pixels)} px"
 
 
+_SAME_TYPE = {"image/x-ms-bmp": "image/bmp", "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+
+
+def normalize_mime(mime: str) -> str:
+    """Lower-case, drop parameters, and map aliases (``image/x-ms-bmp`` -> ``image/bmp``)."""
+    mime = mime.split(";", 1)[0].strip().lower()
+    return _SAME_TYPE.get(mime, mime)
+
+
 def open_lazy(data: bytes, mime: str) -> ImageFile.ImageFile:
     """Open ``data`` with only the Pillow plugin(s) for ``mime``; reads the header only."""
     formats = PILLOW_FORMATS.get(mime)

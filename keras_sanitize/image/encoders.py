@@ -29,6 +29,7 @@ from keras_sanitize.image._decode import (
     describe_error,
     guarded,
     mp,
+    normalize_mime,
     open_lazy,
     report_warnings,
 )
@@ -127,7 +128,7 @@ class Decode(Encoder):
                 f"{echo(value)}",
             )
         try:
-            mime = sniff_mime(data)
+            mime = normalize_mime(sniff_mime(data))
         except LibmagicMissing as exc:
             ctx.halt("image.libmagic_missing", str(exc))
         if mime not in self.formats:

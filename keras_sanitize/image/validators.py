@@ -28,6 +28,7 @@ from keras_sanitize.image._decode import (
     describe_error,
     guarded,
     mp,
+    normalize_mime,
     open_lazy,
     report_warnings,
 )
@@ -67,7 +68,6 @@ _EXTENSIONS = {
     "pbm": "image/x-portable-bitmap", "pgm": "image/x-portable-graymap",
     "ppm": "image/x-portable-pixmap", "pnm": "image/x-portable-anymap",
 }  # fmt: skip
-_SAME = {"image/x-ms-bmp": "image/bmp", "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 # Extensions a web server may execute or render; in any position of a filename
 # ("shell.php.jpg") they are the classic upload-filter bypass.
 _ACTIVE_EXTENSIONS = frozenset(
@@ -77,11 +77,6 @@ _ACTIVE_EXTENSIONS = frozenset(
         "svgz", "xml", "js", "mjs", "hta", "swf", "htaccess", "config",
     }
 )  # fmt: skip
-
-
-def _norm(mime: str) -> str:
-    mime = mime.split(";", 1)[0].strip().lower()
-    return _SAME.get(mime, mime)
 
 
 def _pass_through(value: Any) -> bool:
@@ -102,7 +97,7 @@ def _need_bytes(ctx: Context, value: Any) -> bytes:
 
 def _sniff(ctx: Context, data: bytes) -> str:
     try:
-        return _norm(sniff_mime(data))
+        return normalize_mime(sniff_mime(data))
     except LibmagicMissing as exc:
         ctx.halt("image.libmagic_missing", str(exc))
 
@@ -164,7 +159,7 @@ class ImageFormat(Validator):
     def _check_declared(self, up: ImageUpload, mime: str, ctx: Context) -> None:
         declared = up.content_type
         if isinstance(declared, str) and declared.strip():
-            claim = _norm(declared)
+            claim = normalize_mime(declared)
             if claim != mime:
                 reject = not claim.startswith("image/") or claim in REFUSED_FORMATS
                 ctx.add(
