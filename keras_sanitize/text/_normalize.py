@@ -97,7 +97,13 @@ def fold(text: str) -> Folded:
 
 
 _SPACED_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*|+~/\\]){2,}[^\W\d_](?![^\W\d_])")
-_LEET_TOKEN_RE = re.compile(r"[a-z0-9@$|!]*[0-9@$|!][a-z0-9@$|!]*")
+_LEET_TOKEN_RE = re.compile(r"[a-z0-9@$|!]+")  # maximal runs: linear
+
+
+def _is_leet(token: str) -> bool:
+    return not token.isalpha() and not token.isdigit() and any(c.isalpha() for c in token)
+
+
 _LEET = str.maketrans("013457@$|!8", "oieastaslib")
 _B64_RE = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re2.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
@@ -225,7 +231,7 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
         yield "despaced", _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*|+~/\\]", "", m.group()), base)
     if LEET in hints:
         leet = _LEET_TOKEN_RE.sub(
-            lambda m: m.group().translate(_LEET) if any(c.isalpha() for c in m.group()) else m.group(), base
+            lambda m: m.group().translate(_LEET) if _is_leet(m.group()) else m.group(), base
         )
         if leet != base:
             yield "leet", leet

@@ -91,6 +91,15 @@ def re2_safe(text: str) -> str:
     return _SURROGATE_RE.sub("\ufffd", text)
 
 
+# Characters that can never make a neighbouring ZWJ/ZWNJ legitimate (ASCII, other format
+# characters). A joiner between two of them is padding for sure: found in one C-speed scan.
+_NOT_JOINING = "\x00-\x7f\u200b-\u200f\u2060-\u2064\ufeff"
+#: Joiners that are padding whatever the context.
+BAD_JOINER_RE = re.compile(f"(?<![^{_NOT_JOINING}])[\u200c\u200d](?![^{_NOT_JOINING}])")
+#: Joiners with at least one neighbour that may make them legitimate (judge each in Python).
+MAYBE_JOINER_RE = re.compile(f"(?<=[^{_NOT_JOINING}])[\u200c\u200d]|[\u200c\u200d](?=[^{_NOT_JOINING}])")
+
+
 def has_suspects(text: str) -> bool:
     """Whether ``text`` holds any bidi, invisible, tag or variation-selector character."""
     return _SUSPECT_RE.search(text) is not None
@@ -145,18 +154,31 @@ def joiner_is_legit(text: str, i: int) -> bool:
         (True, False)
     """
     j = i - 1
-    while j >= 0 and i - j <= 32 and unicodedata.category(text[j]).startswith("M"):
+    while j >= 0 and i - j <= 32 and _is_mark(text[j]):
         j -= 1  # judge a joiner after combining marks by their base letter
     before = text[j] if j >= 0 else ""
     after = text[i + 1] if i + 1 < len(text) else ""
-    if text[i] == "\u200d" and (_is_emoji(before) or _is_emoji(after)):
+    return _legit(text[i], before, after)
+
+
+@functools.lru_cache(maxsize=8192)
+def _legit(joiner: str, before: str, after: str) -> bool:
+    if joiner == "\u200d" and (_is_emoji(before) or _is_emoji(after)):
         return True
-    for ch in (before, after):
-        if not ch or unicodedata.category(ch).startswith("M"):
-            continue
-        if unicodedata.name(ch, "").split(" ", 1)[0] in _JOINER_SCRIPTS:
-            return True
-    return False
+    return _joins(before) or (not _is_mark(after) and _joins(after))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_mark(char: str) -> bool:
+    return len(char) == 1 and unicodedata.category(char).startswith("M")
+
+
+@functools.lru_cache(maxsize=4096)
+def _joins(char: str) -> bool:
+    """Whether ``char`` is a letter of a script that uses ZWJ/ZWNJ inside words."""
+    if len(char) != 1 or char.isascii() or _is_mark(char):
+        return False
+    return unicodedata.name(char, "").split(" ", 1)[0] in _JOINER_SCRIPTS
 
 
 def is_flag_tags(text: str, start: int, end: int) -> bool:

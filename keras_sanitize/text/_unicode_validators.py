@@ -23,6 +23,8 @@ _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _TAG_RUN_RE = re.compile("[\U000e0000-\U000e007f]+")
 _VS_RUN_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _ZW_RE = re.compile("[\u034f\u115f\u1160\u180e\u200b-\u200d\u2060-\u2064\u3164\ufeff\uffa0]")
+_ZW_CHARS = "\u034f\u115f\u1160\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\u3164\ufeff\uffa0"
+_ZW_OTHER_RE = re.compile("[\u034f\u115f\u1160\u180e\u200b\u2060-\u2064\u3164\ufeff\uffa0]")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
 _LOOKALIKE = "\u0370-\u03ff\u0400-\u052f\u0531-\u058f\u13a0-\u13ff\ua4d0-\ua4ff"
 _MIXED_HINT = re2.compile(f"[A-Za-z][\\pL\\pM]*[{_LOOKALIKE}]|[{_LOOKALIKE}][\\pL\\pM]*[A-Za-z]")
@@ -179,24 +181,41 @@ class InvisibleChars(Validator):
             )
 
     def _zero_width(self, text: str, ctx: Context) -> None:
-        bad = [
-            m.start()
-            for m in _ZW_RE.finditer(text)
-            if not (m.group() in U.CONTEXT_JOINERS and U.joiner_is_legit(text, m.start()))
-            and not (m.group() == "\ufeff" and m.start() == 0)
-        ]
-        if bad:
-            i = bad[0]
-            ctx.add(
-                "text.zero_width",
-                f"text holds {len(bad)} invisible zero-width character(s) outside legitimate "
-                f"use, first {echo(text[i])} at offset {i} in {echo(text[max(0, i - 15) : i + 15])}: "
-                f"they split words to evade filters. They are removed by StripInvisible.",
-                severity=Severity.LOW,
-                action=Action.WARN,
-                span=(i, i + 1),
-                detail={"count": len(bad), "chars": _names("".join(text[j] for j in bad[:100]))},
+        # Counted with C-speed scans; only joiners next to a possibly-joining letter are
+        # judged one by one, so a megabyte of zero-width padding stays fast.
+        firsts = []
+        count = len(text) - len(_ZW_OTHER_RE.sub("", text)) - (1 if text.startswith("\ufeff") else 0)
+        other = _ZW_OTHER_RE.search(text, 1 if text.startswith("\ufeff") else 0)
+        if other is not None:
+            firsts.append(other.start())
+        count += len(text) - len(U.BAD_JOINER_RE.sub("", text))
+        bad_joiner = U.BAD_JOINER_RE.search(text)
+        if bad_joiner is not None:
+            firsts.append(bad_joiner.start())
+        for m in U.MAYBE_JOINER_RE.finditer(text):
+            if not U.joiner_is_legit(text, m.start()):
+                count += 1
+                firsts.append(m.start())
+                break
+        else:
+            m = None
+        if m is not None:  # keep counting the rest of the ill-placed joiners
+            count += sum(
+                1 for n in U.MAYBE_JOINER_RE.finditer(text, m.end()) if not U.joiner_is_legit(text, n.start())
             )
+        if count <= 0 or not firsts:
+            return
+        i = min(firsts)
+        ctx.add(
+            "text.zero_width",
+            f"text holds {count} invisible zero-width character(s) outside legitimate "
+            f"use, first {echo(text[i])} at offset {i} in {echo(text[max(0, i - 15) : i + 15])}: "
+            f"they split words to evade filters. They are removed by StripInvisible.",
+            severity=Severity.LOW,
+            action=Action.WARN,
+            span=(i, i + 1),
+            detail={"count": count, "chars": _names("".join(c for c in _ZW_CHARS if c in text))},
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

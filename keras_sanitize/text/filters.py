@@ -93,10 +93,9 @@ DEFAULT_CLEAN_CONTENT_TAGS: frozenset[str] = frozenset(
         "svg",
     }
 )
-_DANGER_RE = re.compile(
-    r"<\s*/?\s*(?:script|iframe|object|embed|svg|math|style|base|meta|link|form|frame|applet)\b"
-    r"|\son[a-z]+\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html",
-    re.IGNORECASE,
+_DANGER_RE = re2.compile(  # RE2: "<\s*/?\s*" would be quadratic under backtracking
+    r"(?i)<\s*/?\s*(?:script|iframe|object|embed|svg|math|style|base|meta|link|form|frame|applet)\b"
+    r"|\son[a-z]+\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html"
 )
 _CONTROLS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG_NAME_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
@@ -110,6 +109,28 @@ def _recompose(before: str, after: str) -> str:
     if after.isascii() or after == before or not unicodedata.is_normalized("NFC", before):
         return after
     return unicodedata.normalize("NFC", after)
+
+
+#: Longest unclosed tag or comment the bleach engine is given (html5lib is quadratic on
+#: attribute and comment floods such as ``<a <a <a ...``).
+MAX_TAG_CHARS = 8192
+
+
+def _longest_tag(text: str) -> tuple[int, int]:
+    """The longest span from a markup start to the next ``>`` (linear), and where it starts."""
+    longest = at = 0
+    pos = 0
+    while True:
+        m = U.MARKUP_RE.search(text, pos)
+        if m is None:
+            return longest, at
+        close = text.find(">", m.start())
+        end = len(text) if close == -1 else close
+        if end - m.start() > longest:
+            longest, at = end - m.start(), m.start()
+        if close == -1:
+            return longest, at
+        pos = close + 1
 
 
 def _frozen(owner: str, name: str, value: Iterable[str]) -> frozenset[str]:
@@ -171,7 +192,7 @@ class HtmlSanitizer(Filter):
         if first is None or self.mode == "allow":
             return text
         tags = sorted({m.group(1).lower() for m in _TAG_NAME_RE.finditer(text[:100_000])})[:30]
-        danger = _DANGER_RE.search(text)
+        danger = _DANGER_RE.search(U.re2_safe(text))
         where = f"first at offset {first.start()}: {echo(text[first.start() : first.start() + 40])}"
         if self.mode == "reject":
             ctx.add(
@@ -183,6 +204,19 @@ class HtmlSanitizer(Filter):
                 detail={"tags": tags, "dangerous": danger is not None},
             )
             return text
+        if self.engine == "bleach" and self.mode == "strip":
+            longest, at = _longest_tag(text)
+            if longest > MAX_TAG_CHARS:
+                ctx.add(
+                    "text.html_too_complex",
+                    f"a tag or comment at offset {at} runs {longest} characters without closing; limit "
+                    f"is {MAX_TAG_CHARS} for the bleach engine, whose parser slows down quadratically "
+                    f"on such input. Use engine='nh3', or send shorter markup.",
+                    severity=Severity.HIGH,
+                    span=(at, at + 1),
+                    detail={"chars": longest, "limit": MAX_TAG_CHARS},
+                )
+                return text
         if self.mode == "escape":
             out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         else:
@@ -427,10 +461,11 @@ class UnicodeNormalize(Filter):
         return config
 
 
-_STRIP_RE = re.compile(
-    "[\u034f\u115f\u1160\u180e\u200b-\u200d\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
-    "]|[\U000e0000-\U000e007f]+|[\ufe00-\ufe0f\U000e0100-\U000e01ef]{3,}"
+_STRIP_RE = re.compile(  # runs, so a flood costs one callback, not one per character
+    "[\u034f\u115f\u1160\u180e\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]+"
+    "|[\U000e0000-\U000e007f]+|[\ufe00-\ufe0f\U000e0100-\U000e01ef]{3,}"
 )
+_JOINER_RE = re.compile("[\u200c\u200d]")
 
 
 @register_stage()
@@ -453,22 +488,19 @@ class StripInvisible(Filter):
         text = require_str(ctx, value)
         if text.isascii() or not U.has_suspects(text):
             return text
-        kept = 0
-        removed = 0
 
         def drop(m: Any) -> str:
-            nonlocal kept, removed
-            ch = m.group()
-            if ch in U.CONTEXT_JOINERS and U.joiner_is_legit(m.string, m.start()):
-                kept += 1
-                return str(ch)
-            if ch[0] >= "\U000e0000" and U.is_flag_tags(m.string, m.start(), m.end()):
-                kept += 1
-                return str(ch)
-            removed += len(ch)
+            if m.group()[0] >= "\U000e0000" and U.is_flag_tags(m.string, m.start(), m.end()):
+                return str(m.group())
             return ""
 
-        out = _STRIP_RE.sub(drop, text)
+        def judge(m: Any) -> str:
+            return str(m.group()) if U.joiner_is_legit(m.string, m.start()) else ""
+
+        out = U.BAD_JOINER_RE.sub("", text)  # padding joiners, judged on the input
+        out = _STRIP_RE.sub(drop, out)
+        out = _JOINER_RE.sub(judge, out) if "\u200c" in out or "\u200d" in out else out
+        removed = len(text) - len(out)
         if out != text:
             ctx.add(
                 "text.invisible_removed",
