@@ -327,7 +327,10 @@ class Repetition(Validator):
         w = self.window
         if len(text) < w:
             return
-        for start in range(0, len(text) - w + 1, w):
+        starts = list(range(0, len(text) - w + 1, w))
+        if starts[-1] != len(text) - w:
+            starts.append(len(text) - w)  # the tail, overlapping the last full window
+        for start in starts:
             chunk = text[start : start + w].encode("utf-8", "surrogatepass")
             ratio = len(zlib.compress(chunk, 1)) / len(chunk)
             if ratio < self.max_ratio:
