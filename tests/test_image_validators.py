@@ -144,6 +144,9 @@ def test_trailing_data_is_a_polyglot() -> None:
     assert png.codes == ("image.trailing_data",)
     gif = ImageHeader().run(_samples.animated_gif() + b"<?php system($_GET['c']); ?>")
     assert gif.codes == ("image.trailing_data",)
+    webp = io.BytesIO()
+    _samples.gradient(16, 16).save(webp, "WEBP")
+    assert ImageHeader().run(webp.getvalue() + b"<html><script>x</script>").codes == ("image.trailing_data",)
     monitored = ks.Pipeline([ImageHeader()], mode="monitor").run(_samples.jpeg_trailing_html())
     assert monitored.ok and monitored.findings[0].action is ks.Action.WARN
 
