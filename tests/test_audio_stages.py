@@ -98,7 +98,9 @@ def test_lowpass_removes_ultrasound_and_keeps_speech() -> None:
     freqs = np.fft.rfftfreq(y.shape[0], 1 / 48000)
     assert spec[freqs > 18000].sum() < 1e-9 * spec.sum()
     speech = synth.speech_like(0.5, 48000, seed=3)
-    assert np.max(np.abs(y - speech)) < 1e-3
+    # The FFT filter treats the clip as periodic: only the first/last ms feel the wrap-around.
+    assert np.max(np.abs(y - speech)[480:-480]) < 1e-4
+    assert np.max(np.abs(y - speech)) < 0.05
 
 
 def test_resample_keeps_a_tone() -> None:

@@ -28,27 +28,40 @@ def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.n
 def speech_like(seconds: float, rate: int, seed: int = 0, amplitude: float = 0.3) -> np.ndarray:
     """A speech-like signal: a gliding voiced harmonic series shaped by three formants,
     syllable-rate (~4 Hz) amplitude bursts and a little breath noise. Band-limited to 4 kHz.
+
+    Synthesized at 16 kHz (the formant gains on a 10 ms grid) and resampled to ``rate``.
     """
+    base = 16000
     rng = np.random.default_rng(seed)
-    n = int(seconds * rate)
-    t = np.arange(n) / rate
+    want = int(seconds * rate)
+    n = round(seconds * base)
+    if n < 2 or want == 0:
+        return np.zeros(want, np.float32)
+    t = np.arange(n) / base
     f0 = 110 + 40 * rng.random() + 25 * np.sin(2 * np.pi * (0.5 + rng.random()) * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
+    phase = 2 * np.pi * np.cumsum(f0) / base
     formants = np.array([500, 1500, 2500]) * (0.8 + 0.4 * rng.random(3))
+    coarse = t[::160]
     x = np.zeros(n)
     for k in range(1, 40):
-        fk = k * f0
+        fk = k * f0[::160]
         gain = np.exp(-(((fk[:, None] - formants[None, :]) / 150.0) ** 2)).sum(axis=1) / k**0.5
-        gain *= fk < min(4000.0, rate / 2 - 200)
-        x += gain * np.sin(k * phase)
+        gain *= fk < 3900.0
+        if gain.any():
+            x += np.interp(t, coarse, gain) * np.sin(k * phase)
     syll = np.clip(np.sin(2 * np.pi * (3 + 2 * rng.random()) * t + rng.random() * 6), 0, None) ** 0.7
     x *= syll
     x += 0.01 * rng.standard_normal(n) * syll
     spec = np.fft.rfft(x)
-    spec[int(4000 * n / rate) + 1 :] = 0
+    spec[int(4000 * n / base) + 1 :] = 0
     x = np.fft.irfft(spec, n=n)
-    peak = float(np.max(np.abs(x))) or 1.0
-    return (amplitude * x / peak).astype(np.float32)
+    if rate != base:
+        import soxr
+
+        x = soxr.resample(x, base, rate, "HQ")
+    x = np.pad(x[:want], (0, max(0, want - x.shape[0])))
+    peak = float(np.max(np.abs(x))) if x.size else 1.0
+    return (amplitude * x / (peak or 1.0)).astype(np.float32)
 
 
 def dolphin(
