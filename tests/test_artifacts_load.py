@@ -129,3 +129,11 @@ def test_bad_arguments_are_config_errors(clean):
         ks.load_model(clean, allow_modules=[1])
     with pytest.raises(ks.ConfigError):
         ks.load_model(clean, custom_objects=[("a", 1)])  # type: ignore[arg-type]
+
+
+def test_findings_name_the_callers_file(tmp_path):
+    path = fx.pickle_renamed(tmp_path, tmp_path / "marker")
+    with pytest.raises(ks.ArtifactError) as info:
+        ks.load_model(path)
+    assert info.value.report.findings[0].message.startswith("pickle_renamed.keras is a pickle")
+    assert info.value.report.value["path"] == str(path)

@@ -67,7 +67,9 @@ def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_mo
                       ".keras or .h5 file (directory and Orbax formats are not scanned)")
     tmp = tempfile.mkdtemp(prefix="ks_load_")
     try:
-        copy = os.path.join(tmp, "artifact")
+        os.mkdir(os.path.join(tmp, "in"), 0o700)
+        # Keep the caller's file name so findings name the file they passed.
+        copy = os.path.join(tmp, "in", os.path.basename(p.rstrip("/\\")) or "artifact")
         digest = copy_hashed(p, copy)
         if expected is not None and not hmac.compare_digest(digest, expected):
             raise mismatch_error(p, expected, digest)
