@@ -16,7 +16,9 @@ works without a configured Keras backend.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from keras_sanitize._dispatch import validate
@@ -106,6 +108,7 @@ def __dir__() -> list[str]:
 # A saved .keras model holding ks.layers must load (safe_mode=True) right after
 # `import keras_sanitize`; Keras only finds registered classes. Registering needs
 # Keras, so do it only when Keras is already imported (the import stays light).
-if "keras" in __import__("sys").modules:
-    with __import__("contextlib").suppress(ImportError):  # a Keras without a usable backend
+# (Otherwise touching `ks.layers`, `ks.wrap` or `ks.load_model` registers them.)
+if "keras" in sys.modules:
+    with contextlib.suppress(ImportError):  # a Keras without a usable backend
         importlib.import_module("keras_sanitize.integrations.layers")

@@ -68,6 +68,14 @@ def register_stage(package: str = "keras_sanitize", name: str | None = None) -> 
     def decorator(cls: T) -> T:
         key = f"{package}>{name or cls.__name__}"
         with _LOCK:
+            old = _REGISTRY.get(key)
+            # Two different classes under one name would silently replace each other
+            # when configs load; a re-import of the same class is fine.
+            if old is not None and _qualname(old) != _qualname(cls):
+                raise ConfigError(
+                    f"register_stage: {key!r} is already registered by {_qualname(old)}; "
+                    f"give {_qualname(cls)} another name (register_stage(name=...))"
+                )
             _REGISTRY[key] = cls
         cls._registered_name = key  # type: ignore[attr-defined]
         if "keras" in sys.modules and _KERAS_REGISTERED.is_set():
@@ -75,6 +83,10 @@ def register_stage(package: str = "keras_sanitize", name: str | None = None) -> 
         return cls
 
     return decorator
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def registered_stages() -> dict[str, type]:
