@@ -10,7 +10,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from importlib import resources
+
+from keras_sanitize.errors import ConfigError
 
 __all__ = [
     "BIDI_CONTROLS",
@@ -250,3 +253,30 @@ def skeleton(text: str) -> str:
     if text.isascii():
         return text.lower()
     return text.lower().translate(confusable_map())
+
+
+def recompose(before: str, after: str) -> str:
+    """Keep NFC text NFC after a removal.
+
+    Cutting markup out can bring a combining mark next to a new base letter, which
+    NFC would then compose (and a second pass would change the text).
+
+    Example:
+        >>> recompose("a<b></b>\u0301", "a\u0301") == "\u00e1"
+        True
+    """
+    if after.isascii() or after == before or not unicodedata.is_normalized("NFC", before):
+        return after
+    return unicodedata.normalize("NFC", after)
+
+
+def frozen_names(owner: str, name: str, value: Iterable[str]) -> frozenset[str]:
+    """Validate a list-of-names argument and return it lower-cased as a frozenset.
+
+    Example:
+        >>> sorted(frozen_names("HtmlSanitizer", "tags", ["B", "i"]))
+        ['b', 'i']
+    """
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{owner}: {name} must be a list of strings. Received: {name}={value!r}")
+    return frozenset(v.lower() for v in value)
