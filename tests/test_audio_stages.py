@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -166,3 +167,27 @@ def test_pipeline_config_round_trips() -> None:
     data = synth.encode(synth.speech_like(0.5, 44100), 44100, "FLAC")
     a, b = pipe.run(data), again.run(data)
     assert a.ok and b.ok and np.array_equal(a.value, b.value) and a.value.shape == (22050, 1)
+
+
+def _hostile_clips():  # type: ignore[no-untyped-def]
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.one_of(
+        st.floats(-2.0, 2.0, width=32),
+        st.sampled_from([np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-45, 0.0]),
+    )
+    shapes = st.tuples(st.integers(0, 3000), st.integers(1, 4))
+    arrays = shapes.flatmap(lambda s: hnp.arrays(np.float32, s, elements=values))
+    rates = st.sampled_from([1, 7, 8000, 16000, 44100, 48000, 96000, 192000])
+    return st.builds(Clip, arrays, rates)
+
+
+CLIP_STAGES = [s for s in STAGES if s.kind != "validator" or isinstance(s, validators.SignalChecks)] + [
+    ks.audio.default(sample_rate=48000, channels=2, layout="CT", normalize="rms"),
+]
+
+
+@pytest.mark.parametrize("stage", CLIP_STAGES, ids=lambda s: repr(s)[:60])
+def test_hostile_clips_give_findings_never_errors_or_warnings(stage: ks.Stage) -> None:
+    check_stage(stage, [], max_examples=int(os.environ.get("AUDIO_EXAMPLES", "40")), strategy=_hostile_clips())

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import numpy as np
 
-__all__ = ["band_energy", "channel_means", "fft_lowpass", "mono"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def quiet(fn: F) -> F:
+    """Run ``fn`` with numpy's floating-point warnings off.
+
+    Hostile samples (3e38, inf) overflow sums and products; the stages check
+    finiteness themselves and report findings, so numpy's warnings would only
+    turn into errors under ``-W error``. ``np.errstate`` is context-local.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+__all__ = ["band_energy", "channel_means", "fft_lowpass", "mono", "quiet"]
 
 
 def mono(x: np.ndarray) -> np.ndarray:

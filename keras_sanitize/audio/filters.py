@@ -18,7 +18,7 @@ from keras_sanitize.stage import Context, Filter, check_choice, check_number
 
 from ._clip import Clip, as_clip
 from ._common import audio_stage
-from ._dsp import band_energy, fft_lowpass
+from ._dsp import band_energy, fft_lowpass, quiet
 
 __all__ = ["Downmix", "HardClip", "LowPass", "Normalize", "RemoveDC", "Resample", "TrimPad"]
 
@@ -47,14 +47,14 @@ class Downmix(Filter):
         super().__init__(**kwargs)
         self.channels = check_number(type(self).__name__, "channels", channels, minimum=1, integer=True)
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         if clip.channels == self.channels:
             return clip
         if self.channels == 1:
-            return clip.replace(
-                np.ascontiguousarray(clip.samples.mean(axis=1, keepdims=True, dtype=np.float32))
-            )
+            mixed = clip.samples.mean(axis=1, keepdims=True, dtype=np.float64)  # 3e38 + 3e38 fits
+            return clip.replace(np.ascontiguousarray(mixed, dtype=np.float32))
         if clip.channels == 1:
             return clip.replace(np.ascontiguousarray(np.repeat(clip.samples, self.channels, axis=1)))
         ctx.halt(
@@ -92,6 +92,7 @@ class Resample(Filter):
         )
         self.quality = check_choice(type(self).__name__, "quality", quality, RESAMPLE_QUALITIES)
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         if clip.rate == self.rate:
@@ -133,6 +134,7 @@ class LowPass(Filter):
         super().__init__(**kwargs)
         self.cutoff_hz = float(check_number(type(self).__name__, "cutoff_hz", cutoff_hz, minimum=1.0))
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         if clip.rate / 2 <= self.cutoff_hz or clip.frames < 2:
@@ -178,6 +180,7 @@ class RemoveDC(Filter):
         super().__init__(**kwargs)
         self.threshold = float(check_number(type(self).__name__, "threshold", threshold, minimum=1e-7))
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         if clip.frames == 0:
@@ -230,6 +233,7 @@ class Normalize(Filter):
         self.target_db = float(check_number(owner, "target_db", target_db, minimum=-120.0, maximum=0.0))
         self.max_gain_db = float(check_number(owner, "max_gain_db", max_gain_db, minimum=0.0))
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         x = clip.samples
@@ -270,6 +274,7 @@ class HardClip(Filter):
         super().__init__(**kwargs)
         self.limit = float(check_number(type(self).__name__, "limit", limit, minimum=1e-6))
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         x = clip.samples
@@ -316,6 +321,7 @@ class TrimPad(Filter):
             owner, "max_length", max_length, minimum=1, integer=True, allow_none=True
         )
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Clip:
         clip = as_clip(value, ctx)
         limit = self.length if self.length is not None else self.max_length

@@ -35,6 +35,7 @@ from ._common import (
     detect_format,
     read_header,
 )
+from ._dsp import quiet
 from ._header import HeaderInfo
 
 __all__ = ["ByteBudget", "FormatAllowlist", "HeaderLimits", "SignalChecks"]
@@ -329,6 +330,7 @@ class SignalChecks(Validator):
         self.silence_db = float(check_number(owner, "silence_db", silence_db, maximum=0.0))
         self.min_seconds = float(check_number(owner, "min_seconds", min_seconds, minimum=0.0))
 
+    @quiet
     def check(self, value: Any, ctx: Context) -> None:
         clip = as_clip(value, ctx)
         x = clip.samples

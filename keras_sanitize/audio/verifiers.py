@@ -16,7 +16,7 @@ from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 from . import _ultra
 from ._clip import Clip, as_clip
 from ._common import audio_stage
-from ._dsp import fft_lowpass
+from ._dsp import fft_lowpass, quiet
 
 __all__ = ["SqueezeCompare", "Ultrasonic"]
 
@@ -115,6 +115,7 @@ class Ultrasonic(Verifier):
         """Whether measurements ``m`` (from :meth:`measure`) call for a finding."""
         return any(self._over(m))
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Any:
         clip = as_clip(value, ctx)
         m = self.measure(clip)
@@ -262,6 +263,7 @@ class SqueezeCompare(Verifier):
         self.threshold = float(np.quantile(scores, 1.0 - fpr, method="higher"))
         return self
 
+    @quiet
     def process(self, value: Any, ctx: Context) -> Any:
         if self.model is None or self.threshold is None:
             ctx.add(
