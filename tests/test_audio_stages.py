@@ -190,4 +190,6 @@ CLIP_STAGES = [s for s in STAGES if s.kind != "validator" or isinstance(s, valid
 
 @pytest.mark.parametrize("stage", CLIP_STAGES, ids=lambda s: repr(s)[:60])
 def test_hostile_clips_give_findings_never_errors_or_warnings(stage: ks.Stage) -> None:
-    check_stage(stage, [], max_examples=int(os.environ.get("AUDIO_EXAMPLES", "40")), strategy=_hostile_clips())
+    check_stage(
+        stage, [], max_examples=int(os.environ.get("AUDIO_EXAMPLES", "40")), strategy=_hostile_clips()
+    )
