@@ -193,3 +193,21 @@ def test_hostile_clips_give_findings_never_errors_or_warnings(stage: ks.Stage) -
     check_stage(
         stage, [], max_examples=int(os.environ.get("AUDIO_EXAMPLES", "40")), strategy=_hostile_clips()
     )
+
+
+@pytest.mark.parametrize(
+    "stage", [encoders.Decode(array_rate=8000), ks.audio.default()], ids=["decode", "default"]
+)
+def test_hostile_sample_rate_tuples(stage: ks.Stage) -> None:
+    from hypothesis import strategies as st
+
+    from keras_sanitize.fuzzing.strategies import hostile_arrays
+
+    rates = st.one_of(
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([0, 1, 16000, True, None, "16000", np.int64(16000), np.float32(44100.0)]),
+    )
+    check_stage(
+        stage, [], max_examples=60, strategy=st.one_of(st.tuples(hostile_arrays(), rates), hostile_arrays())
+    )
