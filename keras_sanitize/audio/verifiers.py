@@ -101,7 +101,7 @@ class Ultrasonic(Verifier):
         # Ultrasound that is not dominant must show a carrier line: hiss on a noisy 48 or 96 kHz
         # recording can reach -20 dB, an inaudible-command attack always has its carrier(s).
         overall = m["level_db"] >= self.min_level_db and (
-            m["ratio_db"] >= _DOMINANT_DB
+            m["ratio_db"] >= max(_DOMINANT_DB, self.threshold_db)
             or (m["ratio_db"] >= self.threshold_db and m["carrier_fraction"] >= _CARRIER)
         )
         burst = (
