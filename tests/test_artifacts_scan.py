@@ -382,3 +382,36 @@ def test_arbitrary_bytes_never_raise(tmp_path_factory, parts, data, cut):
         report = scan(path)
         assert isinstance(report, ks.Report)
         assert "artifact.internal_error" not in report.codes, str(report)
+
+
+def test_compile_config_is_walked(tmp_path, parts):
+    cfg = copy.deepcopy(parts.config)
+    cfg["compile_config"] = {"optimizer": "adam", "loss": {
+        "module": "keras.utils", "class_name": "function", "config": "get_file",
+        "registered_name": "function"}}
+    report = scan(fx.write_keras(tmp_path / "m.keras", parts, cfg))
+    assert "artifact.non_modelling_api" in report.codes and not report.ok
+
+
+def test_lambda_with_a_keras_function_only_warns(tmp_path, parts):
+    layer = fx._lambda_layer(tmp_path / "m")
+    layer["config"]["function"] = {"module": "keras.activations", "class_name": "function",
+                                   "config": "relu", "registered_name": "function"}
+    report = scan(fx.write_keras(tmp_path / "m.keras", parts, _with(parts, layer)))
+    assert report.ok and report.codes == ("artifact.lambda_layer",)
+    assert report.findings[0].action is ks.Action.WARN
+
+
+def test_a_real_keras_legacy_h5_passes_when_allowed(tmp_path):
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = tmp_path / "legacy.h5"
+    model.save(path)
+    assert scan(path).codes == ("artifact.legacy_h5",)
+    report = scan(path, allow_legacy_h5=True)
+    assert report.ok, str(report)
+    assert report.value["keras_version"] == keras.__version__
+    loaded = ks.load_model(path, allow_legacy_h5=True, compile=False)
+    assert loaded.output_shape == (None, 2)
+    with pytest.raises(ks.ArtifactError):
+        ks.load_model(path)

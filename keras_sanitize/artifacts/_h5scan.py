@@ -6,6 +6,7 @@ dataset data is never read; attributes are read only when small.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import IO, Any
 
@@ -51,7 +52,7 @@ class _H5Walker:
             gid, gpath = stack.pop()
             self.check_attrs(gid, gpath, root=gpath == "/")
             links: list[tuple[bytes, int, Any]] = []
-            gid.links.iterate(lambda n, i: links.append((n, i.type, i.u)), info=True)
+            gid.links.iterate(functools.partial(_collect, links), info=True)
             for raw, ltype, addr in links:
                 visited += 1
                 if visited > self.limits.max_h5_objects:
@@ -174,6 +175,10 @@ class _H5Walker:
                 text = next(iter(_strings(value)), None)
                 if text is not None:
                     self.root_attrs[name] = text if isinstance(text, str) else text.decode("utf-8", "replace")
+
+
+def _collect(out: list[tuple[bytes, int, Any]], name: bytes, info: Any) -> None:
+    out.append((name, info.type, info.u))  # u: the object's address, for hard links
 
 
 def _strings(value: Any) -> list[str | bytes]:

@@ -59,7 +59,6 @@ def _scan_legacy(out: dict[str, Any], label: str, allowed: tuple[str, ...], limi
                 "ignored safe_mode (CVE-2025-9905), so it is refused by default. Re-save it as .keras, "
                 "or pass allow_legacy_h5=True if you trust its source", Severity.HIGH)
     for key, raw in out["configs"].items():
-        summary["config"] = summary.get("config") or {}
         result = scan_config(raw, f"{label}:{key}", allowed, limits, col)
         if key == "model_config":
             summary["config"] = result
