@@ -415,3 +415,21 @@ def test_a_real_keras_legacy_h5_passes_when_allowed(tmp_path):
     assert loaded.output_shape == (None, 2)
     with pytest.raises(ks.ArtifactError):
         ks.load_model(path)
+
+
+def test_plain_npz_weights(tmp_path):
+    path = tmp_path / "w.npz"
+    np.savez(path, kernel=np.zeros((4, 2), np.float32), bias=np.zeros(2, np.float32))
+    report = scan(path)
+    assert report.ok and report.value["format"] == "npz"
+    np.savez(path, meta=np.array([{"a": 1}], dtype=object))
+    report = scan(path)
+    assert "artifact.pickle" in report.codes and not report.ok
+
+
+def test_npz_members_get_the_zip_rules(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        header = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
+        zf.writestr("a.npy", header + bytes(8 << 20))
+    assert "artifact.zip_bomb" in scan(path).codes

@@ -117,6 +117,14 @@ class ZipScan:
                 self.col.add("artifact.zip_too_many_members", f"{self.label} has {len(infos)} members; "
                              f"limit is {self.limits.max_members} (max_members)", Severity.HIGH, fatal=True)
                 return
+            if infos and all(i.filename.endswith(".npy") for i in infos):
+                # A numpy .npz archive (weights saved with np.savez): check its arrays, not Keras rules.
+                self.summary["format"] = "npz"
+                self.check_members(infos, npz=True)
+                self.check_overlaps()
+                self.fh.seek(0)
+                self.scan_npz(self.fh, self.label, 0)
+                return
             safe = self.check_members(infos)
             self.check_overlaps()
             if CONFIG not in safe:
@@ -144,7 +152,7 @@ class ZipScan:
             self.add("artifact.zip_corrupt", member, f"cannot be read ({type(exc).__name__}: "
                      f"{echo(str(exc))}); re-save the model", Severity.HIGH)
 
-    def check_members(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
+    def check_members(self, infos: list[zipfile.ZipInfo], *, npz: bool = False) -> dict[str, zipfile.ZipInfo]:
         seen: set[str] = set()
         safe: dict[str, zipfile.ZipInfo] = {}
         total = 0
@@ -180,7 +188,7 @@ class ZipScan:
             total += info.file_size
             if not bad:
                 bad = self.check_local_header(info)
-            if not bad and name not in ALLOWED_MEMBERS and not name.startswith(ASSETS):
+            if not bad and not npz and name not in ALLOWED_MEMBERS and not name.startswith(ASSETS):
                 self.add("artifact.zip_unexpected_member", name, f"is not one of {sorted(ALLOWED_MEMBERS)} "
                          f"or {ASSETS}...; Keras never writes it and a custom loader might read it",
                          Severity.HIGH)
