@@ -76,17 +76,19 @@ def accuracy(full: list[str]) -> list[Row]:
     for name, (score, thr) in _scorers().items():
         results[name] = ev.evaluate_fn(score, thr, held, ev.reference_benign(held))
     for ds in held:
-        for name in results:
-            m = results[name][ds]
+        for name, res in results.items():
+            m = res[ds]
             rows.append(Row("injection/held-out", f"{ds} ({m['n_injection']}+/{m['n_benign']}-): {name}",
                             note=_short(m)))  # fmt: skip
     full.append("## held-out datasets: rules / model / rules+model\n")
-    for name in results:
-        full.append(f"### {name}\n\n" + ev.table(results[name]))
+    for name, res in results.items():
+        full.append(f"### {name}\n\n" + ev.table(res))
     meta_path = ROOT / "keras_sanitize" / "data" / "injection_model.json"
     lodo = json.loads(meta_path.read_text())["lodo"] if meta_path.exists() else {}
     for ds, m in lodo.items():
-        rows.append(Row("injection/cross-dataset", f"trained without {ds}, tested on it: model", note=_short(m)))
+        rows.append(
+            Row("injection/cross-dataset", f"trained without {ds}, tested on it: model", note=_short(m))
+        )
     if lodo:
         full.append("### leave-one-dataset-out (model; from training)\n\n" + ev.table(lodo))
     by_lang = data.frr_multilingual_by_language()
@@ -114,11 +116,12 @@ def latency() -> list[Row]:
     rows = []
     try:
         keras_model = ks.load_model(im.KERAS_PATH, sha256=im.KERAS_SHA256, compile=False)
-    except Exception as exc:  # noqa: BLE001 - no backend: time ours alone
+    except Exception as exc:
         rows.append(Row("injection/latency", f"Keras reference unavailable: {type(exc).__name__}"))
         keras_model = None
     batch = [PROMPT_1KB[i:] + PROMPT_1KB[:i] for i in range(64)]
     if keras_model is not None:
+
         def keras_one() -> Any:
             return np.asarray(keras_model(im.hashed_ngrams([PROMPT_1KB])))
 
@@ -136,16 +139,20 @@ def latency() -> list[Row]:
                             keras_predict, repeat=3))  # fmt: skip
         r = compare("injection/latency", "InjectionModel.score_batch, 64 x 1 KB",
                     lambda: model.score_batch(batch), "keras model(x), batch of 64", keras_batch)  # fmt: skip
-        r.note = f"{r.seconds / 64 * 1e3:.3f} ms per 1 KB; {64 / r.seconds / 1024:.1f} MB/s" if r.seconds else ""
+        r.note = (
+            f"{r.seconds / 64 * 1e3:.3f} ms per 1 KB; {64 / r.seconds / 1024:.1f} MB/s" if r.seconds else ""
+        )
         rows.append(r)
     rows.append(compare("injection/latency", "InjectionEnsemble.score, one 1 KB prompt",
-                        lambda: ens.score(PROMPT_1KB), "PromptInjectionRules.score", lambda: rules.score(PROMPT_1KB)))  # fmt: skip
+                        lambda: ens.score(PROMPT_1KB), "PromptInjectionRules.score",
+                        lambda: rules.score(PROMPT_1KB)))  # fmt: skip
     long_text = PROMPT_1KB * 64
     t = best(lambda: model.score(long_text), repeat=3)
     rows.append(Row("injection/latency", "InjectionModel.score, one 64 KB text", t,
                     note=f"{t / 64 * 1e3:.3f} ms per KB (windows overlap by half)"))  # fmt: skip
     rows.append(compare("injection/latency", "InjectionModel().run, one 1 KB prompt (stage)",
-                        lambda: model.run(PROMPT_1KB), "InjectionModel.score", lambda: model.score(PROMPT_1KB)))  # fmt: skip
+                        lambda: model.run(PROMPT_1KB), "InjectionModel.score",
+                        lambda: model.score(PROMPT_1KB)))  # fmt: skip
     return rows
 
 

@@ -208,9 +208,9 @@ def system_messages(limit: int = 4000, seed: int = 11) -> list[Item]:
         try:
             with open(path, "rb") as fh:
                 cat = gettext.GNUTranslations(fh)
-        except Exception:  # noqa: BLE001 - a broken catalog is skipped
+        except Exception:
             continue
-        for v in cat._catalog.values():  # noqa: SLF001
+        for v in cat._catalog.values():
             if isinstance(v, str) and 20 <= len(v) <= 2000 and "%" not in v:
                 texts.add(v.strip())
     rng = random.Random(seed)
@@ -276,7 +276,7 @@ def split_validation(items: list[Item], frac: float, seed: int, name: str) -> tu
     rng = random.Random(f"{seed}:{name}")
     idx = list(range(len(items)))
     rng.shuffle(idx)
-    n_val = int(round(frac * len(items)))
+    n_val = round(frac * len(items))
     val = set(idx[:n_val])
     return [x for i, x in enumerate(items) if i not in val], [x for i, x in enumerate(items) if i in val]
 

@@ -20,8 +20,9 @@ REFERENCE_BENIGN = ("deepset", "frr_multilingual")
 class Scorer:
     """A trained model's numpy weights + Platt calibration + threshold."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], feat: Featurizer, a: float, b: float, thr: float,
-                 window: int):
+    def __init__(
+        self, weights: Mapping[str, np.ndarray], feat: Featurizer, a: float, b: float, thr: float, window: int
+    ):
         self.weights, self.feat, self.a, self.b, self.threshold = dict(weights), feat, a, b, thr
         self.window = window
         self.model: Any = None
@@ -71,7 +72,7 @@ def reference_benign(sets: Mapping[str, list[tuple[str, int]]]) -> list[str]:
 
 
 def metrics(neg: np.ndarray, pos: np.ndarray, thr: float, ref: np.ndarray | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"n_benign": int(len(neg)), "n_injection": int(len(pos))}
+    out: dict[str, Any] = {"n_benign": len(neg), "n_injection": len(pos)}
     if len(pos):
         out["tpr_at_threshold"] = float((pos >= thr).mean())
     if len(neg):
@@ -100,7 +101,9 @@ def evaluate_fn(
     return out
 
 
-def evaluate(scorer: Scorer, sets: Mapping[str, list[tuple[str, int]]], ref_texts: list[str] | None) -> dict[str, dict[str, Any]]:
+def evaluate(
+    scorer: Scorer, sets: Mapping[str, list[tuple[str, int]]], ref_texts: list[str] | None
+) -> dict[str, dict[str, Any]]:
     return evaluate_fn(scorer.score, scorer.threshold, sets, ref_texts)
 
 
@@ -113,7 +116,15 @@ def _fmt(v: Any) -> str:
 
 
 def table(rows: Mapping[str, Mapping[str, Any]]) -> str:
-    cols = ("n_injection", "n_benign", "auc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "tpr_at_threshold", "fpr_at_threshold")
+    cols = (
+        "n_injection",
+        "n_benign",
+        "auc",
+        "tpr_at_fpr_1pct",
+        "tpr_at_fpr_5pct",
+        "tpr_at_threshold",
+        "fpr_at_threshold",
+    )
     head = "| dataset | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1) + "\n"
     return head + "".join(
         f"| {name} | " + " | ".join(_fmt(m.get(c)) for c in cols) + " |\n" for name, m in rows.items()
@@ -123,16 +134,27 @@ def table(rows: Mapping[str, Mapping[str, Any]]) -> str:
 def write_card(path: Path, result: Mapping[str, Any]) -> None:
     """Replace the generated section of the model card between its markers."""
     begin, end = "<!-- BEGIN GENERATED METRICS -->", "<!-- END GENERATED METRICS -->"
-    gen = [begin, "", "### Held-out test datasets (shipped model; none of these rows or near-duplicates were trained on)", ""]
+    gen = [
+        begin,
+        "",
+        "### Held-out test datasets (shipped model; none of these rows or near-duplicates were trained on)",
+        "",
+    ]
     gen.append(table(result["test"]))
     v = result["meta"]["validation"]
-    gen += ["", f"Validation split (calibration only): {v['n_injection']} injections, {v['n_benign']} benign; "
-            f"threshold set for benign FPR <= {result['meta']['target_validation_fpr']}.", ""]
+    gen += [
+        "",
+        f"Validation split (calibration only): {v['n_injection']} injections, {v['n_benign']} benign; "
+        f"threshold set for benign FPR <= {result['meta']['target_validation_fpr']}.",
+        "",
+    ]
     if result.get("lodo"):
         gen += ["### Leave-one-dataset-out (a model of the same recipe trained without X, measured on X)", ""]
         gen.append(table(result["lodo"]))
     gen += ["", end]
-    text = path.read_text(encoding="utf-8") if path.exists() else f"# Prompt-injection model\n\n{begin}\n{end}\n"
+    text = (
+        path.read_text(encoding="utf-8") if path.exists() else f"# Prompt-injection model\n\n{begin}\n{end}\n"
+    )
     pre, _, rest = text.partition(begin)
     _, _, post = rest.partition(end)
     path.write_text(pre + "\n".join(gen) + post, encoding="utf-8")

@@ -33,13 +33,13 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import injection_data as data  # noqa: E402
-import injection_eval as ev  # noqa: E402
+import injection_data as data
+import injection_eval as ev
 
-from keras_sanitize.text._injection_features import Featurizer, sigmoid  # noqa: E402
+from keras_sanitize.text._injection_features import Featurizer, sigmoid
 
 SEED = 1234
 BITS = 14
@@ -113,7 +113,9 @@ def windows(text: str, rng: random.Random) -> list[tuple[str, float]]:
     return [(text[s : s + WINDOW], 1.0 / k) for s in starts]
 
 
-def weighted(datasets: dict[str, list[tuple[str, int]]], rng: random.Random, aug: bool) -> list[tuple[str, int, float]]:
+def weighted(
+    datasets: dict[str, list[tuple[str, int]]], rng: random.Random, aug: bool
+) -> list[tuple[str, int, float]]:
     """Sample weights: 1/sqrt(dataset size) per row, each class summing to the same total."""
     out: list[tuple[str, int, float]] = []
     for _name, items in sorted(datasets.items()):
@@ -152,8 +154,9 @@ def fit(train: list[tuple[str, int, float]], feat: Featurizer, seed: int) -> Any
         [
             keras.Input((2**feat.bits,), name="features"),
             keras.layers.Dropout(DROPOUT_IN, seed=seed, name="feature_dropout"),
-            keras.layers.Dense(HIDDEN, activation="relu", name="dense1",
-                               kernel_regularizer=keras.regularizers.L2(L2)),  # fmt: skip
+            keras.layers.Dense(
+                HIDDEN, activation="relu", name="dense1", kernel_regularizer=keras.regularizers.L2(L2)
+            ),
             keras.layers.Dropout(DROPOUT_HIDDEN, seed=seed + 1, name="hidden_dropout"),
             keras.layers.Dense(1, activation="sigmoid", name="out"),
         ],
@@ -190,8 +193,10 @@ def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def train_recipe(datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int) -> ev.Scorer:
-    """Train one model on ``datasets`` (minus near-duplicates of ``holdout_texts``); calibrate on validation."""
+def train_recipe(
+    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
+) -> ev.Scorer:
+    """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
     banned = {data.dedup_key(t) for t in holdout_texts}
     rng = random.Random(seed)
     tr: dict[str, list[tuple[str, int]]] = {}
@@ -261,7 +266,8 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {
-        "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED, "epochs": EPOCHS,
+        "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED,
+        "epochs": EPOCHS, "dropout": [DROPOUT_IN, DROPOUT_HIDDEN], "l2": L2, "lr": LR,
         "target_validation_fpr": TARGET_FPR, "train_sizes": scorer.train_sizes,
         "test_datasets": list(data.TEST), "validation": scorer.validation,
     }  # fmt: skip

@@ -195,7 +195,9 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
-def forward(weights: Mapping[str, npt.NDArray[Any]], ids: npt.NDArray[np.int64], vals: npt.NDArray[np.float32]) -> float:
+def forward(
+    weights: Mapping[str, npt.NDArray[Any]], ids: npt.NDArray[np.int64], vals: npt.NDArray[np.float32]
+) -> float:
     """The model's logit for one sparse feature vector (Dense-ReLU-Dense)."""
     w1 = weights["dense1_kernel"]
     h = vals @ w1[ids] + weights["dense1_bias"]
