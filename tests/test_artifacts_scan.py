@@ -433,3 +433,29 @@ def test_npz_members_get_the_zip_rules(tmp_path):
         header = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
         zf.writestr("a.npy", header + bytes(8 << 20))
     assert "artifact.zip_bomb" in scan(path).codes
+
+
+def test_large_compressed_weights_go_through_a_temp_file(tmp_path, parts, monkeypatch):
+    from keras_sanitize.artifacts import _zipscan
+
+    monkeypatch.setattr(_zipscan, "_IN_MEMORY", 0)
+
+    def ext(f):
+        f["layers/dense/x"] = h5py.ExternalLink("/etc/passwd", "/")
+
+    path = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", parts.metadata)
+        zf.writestr("config.json", json.dumps(parts.config))
+        zf.writestr("model.weights.h5", _edit_weights(parts, ext))
+    assert "artifact.hdf5_external_link" in scan(path).codes
+    assert not list(tmp_path.glob("ks_scan_*"))
+
+
+def test_asset_peeks_are_capped(tmp_path, parts, monkeypatch):
+    from keras_sanitize.artifacts import _zipscan
+
+    monkeypatch.setattr(_zipscan, "MAX_PEEKS", 2)
+    extra = tuple((f"assets/a{i}.txt", b"word\n") for i in range(5))
+    report = scan(fx.write_keras(tmp_path / "m.keras", parts, extra=extra))
+    assert report.ok and report.codes == ("artifact.assets_not_inspected",)

@@ -25,6 +25,10 @@ WEIGHTS_H5, WEIGHTS_NPZ = "model.weights.h5", "model.weights.npz"
 #: The members Keras writes into a ``.keras`` archive (plus ``assets/...``).
 ALLOWED_MEMBERS = frozenset({CONFIG, METADATA, WEIGHTS_H5, WEIGHTS_NPZ})
 ASSETS = "assets/"
+#: Asset members peeked at for pickles; more are counted, not read.
+MAX_PEEKS = 256
+#: Compressed weight members up to this size are inflated in memory, larger ones into a temp file.
+_IN_MEMORY = 256 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _NPY_DESCR = re.compile(rb"""['"]descr['"]\s*:\s*(.{0,200}?)\s*,\s*['"]fortran_order""", re.S)
@@ -141,9 +145,13 @@ class ZipScan:
             if WEIGHTS_H5 not in safe and WEIGHTS_NPZ not in safe:
                 self.col.add("artifact.missing_weights", f"{self.label} has no {WEIGHTS_H5} or "
                              f"{WEIGHTS_NPZ}; Keras cannot load it", Severity.LOW, Action.WARN)
-            for name, info in safe.items():
-                if name not in ALLOWED_MEMBERS:
-                    self.guard(name, lambda info=info: self.peek(zf, info))  # type: ignore[misc]
+            others = [info for name, info in safe.items() if name not in ALLOWED_MEMBERS]
+            for info in others[:MAX_PEEKS]:
+                self.guard(info.filename, lambda info=info: self.peek(zf, info))  # type: ignore[misc]
+            if len(others) > MAX_PEEKS:
+                self.col.add("artifact.assets_not_inspected", f"{self.label}: only the first {MAX_PEEKS} of "
+                             f"{len(others)} asset members were checked for pickles", Severity.INFO,
+                             Action.WARN, unchecked=len(others) - MAX_PEEKS)
 
     def guard(self, member: str, fn: Callable[[], None]) -> None:
         try:
@@ -253,6 +261,10 @@ class ZipScan:
             start, _ = _data_offset(self.fh, info)
             window = _Slice(self.fh, start, info.compress_size)
             fn(io.BufferedReader(window, 1 << 16), info.filename, info.file_size)
+            return
+        if info.file_size <= _IN_MEMORY:
+            with zf.open(info) as src:
+                fn(io.BytesIO(src.read(_IN_MEMORY + 1)), info.filename, info.file_size)
             return
         tmp = tempfile.mkdtemp(prefix="ks_scan_")
         try:
