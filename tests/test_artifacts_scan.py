@@ -459,3 +459,15 @@ def test_asset_peeks_are_capped(tmp_path, parts, monkeypatch):
     extra = tuple((f"assets/a{i}.txt", b"word\n") for i in range(5))
     report = scan(fx.write_keras(tmp_path / "m.keras", parts, extra=extra))
     assert report.ok and report.codes == ("artifact.assets_not_inspected",)
+
+
+def test_public_surface_and_light_import():
+    assert sorted(ks.artifacts.__all__) == sorted([
+        "ALLOWED_MEMBERS", "DEFAULT_ALLOWED_MODULES", "DEFAULT_LIMITS", "NON_MODELLING_APIS", "UNSAFE_LAYERS",
+        "Advisory", "ScanLimits", "advisories", "audit", "load_model", "scan", "sha256", "verify"])
+    assert ks.load_model is ks.artifacts.load_model and ks.audit is ks.artifacts.audit
+    code = ("import sys, keras_sanitize as ks\nks.artifacts.scan\n"
+            "print(sorted(m for m in ('keras', 'h5py', 'jax', 'tensorflow', 'torch') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
