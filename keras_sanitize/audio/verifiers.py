@@ -237,16 +237,45 @@ class SqueezeCompare(Verifier):
 
     def score(self, value: Any) -> float:
         """Max L1 distance between the model's outputs on ``value`` and on each squeezed copy."""
-        got = self._as_input(value)
-        if got is None or self.model is None:
-            raise ConfigError(
-                f"{type(self).__name__}.score needs a model and a float32 clip or array; "
-                f"received {echo(value)}"
+        return float(self.scores([value])[0])
+
+    def scores(self, values: Iterable[Any], batch_size: int = 32) -> np.ndarray:
+        """:meth:`score` of each value; inputs of one shape share model calls (``batch_size`` at a time)."""
+        if self.model is None:
+            raise ConfigError(f"{type(self).__name__} has no model: pass model= to score inputs")
+        items = []
+        for value in values:
+            got = self._as_input(value)
+            if got is None:
+                raise ConfigError(
+                    f"{type(self).__name__}.score needs a float32 clip or array in layout {self.layout!r}; "
+                    f"received {echo(value)}"
+                )
+            items.append(got)
+        k = 1 + len(self.squeezers)
+        out = np.empty(len(items))
+        start = 0
+        while start < len(items):
+            shape, rate = items[start][0].shape, items[start][1]
+            stop = start
+            while (
+                stop < len(items)
+                and stop - start < batch_size
+                and items[stop][0].shape == shape
+                and (items[stop][1] == rate)
+            ):
+                stop += 1
+            batch = np.stack(
+                [
+                    v
+                    for x, _ in items[start:stop]
+                    for v in [x, *(self._squeeze(x, rate, q) for q in self.squeezers)]
+                ]
             )
-        x, rate = got
-        batch = np.stack([x] + [self._squeeze(x, rate, k) for k in self.squeezers])
-        out = np.asarray(self.model(batch), dtype=np.float64).reshape(batch.shape[0], -1)
-        return float(np.max(np.abs(out[1:] - out[0:1]).sum(axis=1)))
+            res = np.asarray(self.model(batch), dtype=np.float64).reshape(stop - start, k, -1)
+            out[start:stop] = np.abs(res[:, 1:] - res[:, :1]).sum(axis=2).max(axis=1)
+            start = stop
+        return out
 
     def calibrate(self, benign: Iterable[Any], fpr: float = 0.05) -> SqueezeCompare:
         """Set ``threshold`` so that about ``fpr`` of ``benign`` inputs would be flagged; return self.
@@ -254,7 +283,7 @@ class SqueezeCompare(Verifier):
         Calibrate on benign data kept apart from the data you report results on.
         """
         check_number(type(self).__name__, "fpr", fpr, minimum=0.0, maximum=1.0)
-        scores = np.array([self.score(v) for v in benign], dtype=np.float64)
+        scores = self.scores(benign)
         if scores.size == 0 or not np.all(np.isfinite(scores)):
             raise ConfigError(
                 f"{type(self).__name__}.calibrate needs finite scores on at least one benign "
