@@ -471,3 +471,42 @@ def test_public_surface_and_light_import():
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+_HOSTILE_NODES = [
+    ({"module": "subprocess", "class_name": "Popen", "config": {}}, "artifact.unsafe_module"),
+    ({"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None, "closure": None}},
+     "artifact.python_bytecode"),
+    ({"module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"},
+     "artifact.unsafe_function"),
+    ({"module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization"},
+     "artifact.non_modelling_api"),
+]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=_json, which=st.integers(0, len(_HOSTILE_NODES) - 1),
+       wrappers=st.lists(st.one_of(st.text(max_size=6), st.none()), max_size=12), data=st.data())
+def test_a_hostile_object_is_found_at_any_depth(tmp_path_factory, parts, noise, which, wrappers, data):
+    node, code = _HOSTILE_NODES[which]
+    buried: object = copy.deepcopy(node)
+    for key in wrappers:  # None wraps in a list, a string wraps in a dict under that key
+        buried = [noise, buried] if key is None else {key: buried, "x" + key: noise}
+    cfg = copy.deepcopy(parts.config)
+    cfg["config"]["layers"][1]["config"][data.draw(st.text(min_size=1, max_size=6))] = buried
+    path = fx.write_keras(tmp_path_factory.mktemp("deep") / "m.keras", parts, cfg)
+    report = scan(path)
+    assert code in report.codes and not report.ok, str(report)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(config=_json)
+def test_arbitrary_json_configs_never_raise(tmp_path_factory, parts, config):
+    path = fx.write_keras(tmp_path_factory.mktemp("json") / "m.keras", parts, json.dumps(config).encode())
+    report = scan(path)
+    assert "artifact.internal_error" not in report.codes, str(report)
