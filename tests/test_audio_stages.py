@@ -211,3 +211,28 @@ def test_hostile_sample_rate_tuples(stage: ks.Stage) -> None:
     check_stage(
         stage, [], max_examples=60, strategy=st.one_of(st.tuples(hostile_arrays(), rates), hostile_arrays())
     )
+
+
+def test_one_pipeline_shared_by_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipe = ks.audio.default()
+    inputs = [
+        synth.encode(synth.speech_like(0.3, rate, seed=i), rate, fmt, sub)
+        for i, (rate, fmt, sub) in enumerate(
+            [
+                (16000, "WAV", "PCM_16"),
+                (44100, "FLAC", "PCM_16"),
+                (48000, "WAV", "FLOAT"),
+                (22050, "OGG", "VORBIS"),
+            ]
+        )
+    ] + [synth.lying_wav(), synth.encode(synth.dolphin(0.3, seed=1), 96000, "WAV", "PCM_16")]
+    serial = [pipe.run(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(pipe.run, inputs * 8))
+    for i, report in enumerate(parallel):
+        want = serial[i % len(inputs)]
+        assert report.ok == want.ok and report.codes == want.codes
+        if want.ok:
+            assert np.array_equal(report.value, want.value)
