@@ -198,6 +198,10 @@ def test_validate_dispatches_audio_bytes() -> None:
     report = ks.validate(synth.encode(SPEECH, RATE, "FLAC"))
     assert report.ok and report.modality == "audio" and report.value.shape == (RATE,)
     assert not ks.validate(synth.lying_wav()).ok
+    ogg = ks.validate(synth.encode(SPEECH, RATE, "OGG", "VORBIS"))
+    assert ogg.ok and ogg.modality == "audio"
+    aiff = ks.validate(synth.encode(SPEECH, RATE, "AIFF"))
+    assert aiff.modality == "audio" and rejects(aiff) == {"audio.format"}  # AIFF is opt-in
 
 
 def test_header_limits_without_decoding_on_clips() -> None:
