@@ -137,3 +137,23 @@ def test_findings_name_the_callers_file(tmp_path):
         ks.load_model(path)
     assert info.value.report.findings[0].message.startswith("pickle_renamed.keras is a pickle")
     assert info.value.report.value["path"] == str(path)
+
+
+@keras.saving.register_keras_serializable(package="ks_artifacts_test")
+class Doubler(keras.layers.Layer):
+    def call(self, x):
+        return x * 2
+
+
+def test_custom_objects_modules_are_trusted(tmp_path, keras_spy):
+    model = keras.Sequential([keras.Input((4,)), Doubler(), keras.layers.Dense(2)])
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    report = ks.artifacts.scan(path)
+    assert "artifact.unsafe_module" in report.codes  # this test module is not keras
+    loaded = ks.load_model(path, custom_objects={"Doubler": Doubler})
+    assert isinstance(loaded.layers[0], Doubler)
+    loaded = ks.load_model(path, allow_modules=(Doubler.__module__,))
+    assert isinstance(loaded.layers[0], Doubler)
+    with pytest.raises(ks.ArtifactError):
+        ks.load_model(path)

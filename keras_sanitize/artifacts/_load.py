@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from ._common import STAGE, ScanLimits, fspath, normalize_allow
 from ._hash import copy_hashed, mismatch_error, normalize_digest
 from ._scan import is_remote, scan
 
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
 
 def _refuse(path: str, report: Report, what: str) -> ArtifactError:
     reasons = "; ".join(str(f) for f in report.rejections[:3]) or report.summary()
@@ -26,6 +29,16 @@ def _refuse(path: str, report: Report, what: str) -> ArtifactError:
 def _single(path: str, code: str, message: str) -> ArtifactError:
     finding = Finding(code, message, Severity.HIGH, Action.REJECT, STAGE, fatal=True)
     return ArtifactError(message, Report(False, {"path": path}, (finding,), modality="artifact"))
+
+
+def _modules_of(custom_objects: Mapping[str, Any]) -> tuple[str, ...]:
+    """The modules of the classes and functions passed as ``custom_objects``: trusted by the caller."""
+    out = []
+    for obj in custom_objects.values():
+        module = getattr(obj, "__module__", None)
+        if isinstance(module, str) and _MODULE.match(module) and module not in ("__main__", "builtins"):
+            out.append(module)
+    return tuple(dict.fromkeys(out))
 
 
 def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_modules: Any = (),
@@ -38,6 +51,9 @@ def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_mo
     and load); compare the pinned SHA-256; :func:`scan` the copy; then call
     ``keras.saving.load_model(copy, safe_mode=True)``. Keras is imported only
     after the scan passed, and nothing from a refused file runs.
+
+    The modules of the classes in ``custom_objects`` count as allowed: passing
+    them is the caller's statement of trust.
 
     Raises:
         ArtifactError: on any refusal; ``.report`` holds the scan findings.
@@ -56,9 +72,9 @@ def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_mo
     """
     p = fspath(path)
     expected = normalize_digest(sha256) if sha256 is not None else None
-    allowed = normalize_allow(allow_modules)
     if custom_objects is not None and not isinstance(custom_objects, Mapping):
         raise ConfigError(f"custom_objects must be a mapping. Received: {echo(custom_objects)}")
+    allowed = normalize_allow(tuple(normalize_allow(allow_modules)) + _modules_of(custom_objects or {}))
     if is_remote(p):
         raise _single(p, "artifact.remote_path", f"{echo(p)} is a URL or hub location; load_model accepts "
                       "local files only. Download it, pin its SHA-256, then load the local copy")
