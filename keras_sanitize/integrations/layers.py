@@ -38,67 +38,24 @@ import keras
 import numpy as np
 
 from keras_sanitize.errors import ConfigError
+from keras_sanitize.integrations._layer_ops import (
+    SanitizeLayer,
+    edge_pad,
+    example_axes,
+    fir_lowpass,
+    range_args,
+    shifted,
+)
 from keras_sanitize.integrations._sortnet import apply_network, median_network
 from keras_sanitize.stage import check_choice, check_number
 
-__all__ = ["LowPass", "MedianSmoothing", "PeakNormalize", "SqueezeBits", "Standardize", "TensorGuard"]
-
-try:  # Keras's base of its preprocessing layers: switches to TF ops inside tf.data
-    from keras.src.layers.preprocessing.data_layer import DataLayer as _Base
-except ImportError:  # pragma: no cover - older/newer Keras without it
-    _Base = keras.layers.Layer
-
 _PACKAGE = "keras_sanitize"
 
-
-class _BackendOps:
-    """``keras.ops``-like names over one backend module (used inside tf.data graphs)."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        backend = self._backend
-        if name in ("cast", "convert_to_tensor"):
-            return getattr(backend, name)
-        if name == "depthwise_conv":
-            return backend.nn.depthwise_conv
-        return getattr(backend.numpy, name)
-
-
-class _SanitizeLayer(_Base):  # type: ignore[misc, valid-type]
-    """Shared base: weightless, shape-preserving, float compute dtype."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def _ops(self) -> Any:
-        backend = getattr(self, "backend", None)
-        if backend is not None and backend.name != keras.config.backend():
-            return _BackendOps(backend)  # inside tf.data: the TF backend's ops
-        return keras.ops
-
-    def _float(self, ops: Any, inputs: Any) -> Any:
-        return ops.cast(inputs, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-
-def _range_args(owner: str, min_value: Any, max_value: Any) -> None:
-    for name, value in (("min_value", min_value), ("max_value", max_value)):
-        check_number(owner, name, value, allow_none=True)
-        if value is not None and not math.isfinite(value):
-            raise ConfigError(f"{owner}: {name} must be finite. Received: {name}={value!r}")
-    if min_value is not None and max_value is not None and min_value > max_value:
-        raise ConfigError(
-            f"{owner}: min_value must be <= max_value. Received: min_value={min_value}, max_value={max_value}"
-        )
+__all__ = ["LowPass", "MedianSmoothing", "PeakNormalize", "SqueezeBits", "Standardize", "TensorGuard"]
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class TensorGuard(_SanitizeLayer):
+class TensorGuard(SanitizeLayer):
     """Replace NaN and +/-Inf with ``fill_value``, then clip into ``[min_value, max_value]``.
 
     Example:
@@ -117,7 +74,7 @@ class TensorGuard(_SanitizeLayer):
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
-        _range_args(owner, min_value, max_value)
+        range_args(owner, min_value, max_value)
         check_number(owner, "fill_value", fill_value)
         if not math.isfinite(fill_value):
             raise ConfigError(f"{owner}: fill_value must be finite. Received: fill_value={fill_value!r}")
@@ -142,7 +99,7 @@ class TensorGuard(_SanitizeLayer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SqueezeBits(_SanitizeLayer):
+class SqueezeBits(SanitizeLayer):
     """Quantize values in ``[min_value, max_value]`` to ``2**bits`` levels.
 
     Feature squeezing (Xu et al., 2018): small adversarial perturbations fall
@@ -159,7 +116,7 @@ class SqueezeBits(_SanitizeLayer):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.bits = int(check_number(owner, "bits", bits, minimum=1, maximum=16, integer=True))
-        _range_args(owner, min_value, max_value)
+        range_args(owner, min_value, max_value)
         if min_value is None or max_value is None or not min_value < max_value:
             raise ConfigError(
                 f"{owner}: min_value < max_value is required. Received: min_value={min_value}, "
@@ -182,33 +139,8 @@ class SqueezeBits(_SanitizeLayer):
         return config
 
 
-def _edge_pad(ops: Any, x: Any, axis: int, r: int) -> Any:
-    """Repeat the edge values ``r`` times on both sides of ``axis`` (same on every backend)."""
-    index = [slice(None)] * len(x.shape)
-    index[axis] = slice(0, 1)
-    first = x[tuple(index)]
-    index[axis] = slice(-1, None)
-    last = x[tuple(index)]
-    return ops.concatenate([ops.repeat(first, r, axis=axis), x, ops.repeat(last, r, axis=axis)], axis=axis)
-
-
-def _shifted(x: Any, axes: tuple[int, ...], size: int) -> list[Any]:
-    """The ``size ** len(axes)`` shifted windows of an edge-padded tensor."""
-    span = size - 1
-    views = [x]
-    for axis in axes:
-        grown = []
-        for view in views:
-            for d in range(size):
-                index = [slice(None)] * len(x.shape)
-                index[axis] = slice(d, (d - span) or None)
-                grown.append(view[tuple(index)])
-        views = grown
-    return views
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MedianSmoothing(_SanitizeLayer):
+class MedianSmoothing(SanitizeLayer):
     """Median filter over a ``size x size`` window (images) or ``size`` samples (audio).
 
     Rank-4 inputs are images (``data_format`` decides where channels are);
@@ -253,8 +185,8 @@ class MedianSmoothing(_SanitizeLayer):
         axes = self._axes(len(x.shape))
         r = self.size // 2
         for axis in axes:
-            x = _edge_pad(ops, x, axis, r)
-        views = _shifted(x, axes, self.size)
+            x = edge_pad(ops, x, axis, r)
+        views = shifted(x, axes, self.size)
         steps = median_network(len(views))
         return apply_network(steps, views, ops.minimum, ops.maximum)[len(views) // 2]
 
@@ -264,23 +196,8 @@ class MedianSmoothing(_SanitizeLayer):
         return config
 
 
-def fir_lowpass(cutoff_hz: float, sample_rate: int, num_taps: int) -> np.ndarray:
-    """Windowed-sinc (Hamming) low-pass taps with unit DC gain.
-
-    Example:
-        >>> taps = fir_lowpass(1000.0, 16000, 31)
-        >>> taps.shape, round(float(taps.sum()), 6)
-        ((31,), 1.0)
-    """
-    n = np.arange(num_taps, dtype=np.float64) - (num_taps - 1) / 2.0
-    fc = cutoff_hz / sample_rate
-    taps = 2.0 * fc * np.sinc(2.0 * fc * n) * np.hamming(num_taps)
-    out: np.ndarray = (taps / taps.sum()).astype(np.float32)
-    return out
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class LowPass(_SanitizeLayer):
+class LowPass(SanitizeLayer):
     """Low-pass FIR filter for audio: removes content above ``cutoff_hz``.
 
     Takes ``(batch, time)`` or ``(batch, time, channels)`` and filters each
@@ -333,12 +250,8 @@ class LowPass(_SanitizeLayer):
         return config
 
 
-def _example_axes(x: Any) -> list[int]:
-    return list(range(1, len(x.shape)))
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class PeakNormalize(_SanitizeLayer):
+class PeakNormalize(SanitizeLayer):
     """Scale each example so that its largest absolute value is ``peak``.
 
     Near-silent examples (peak below ``epsilon``) are left as they are rather
@@ -359,7 +272,7 @@ class PeakNormalize(_SanitizeLayer):
     def call(self, inputs: Any) -> Any:
         ops = self._ops()
         x = self._float(ops, inputs)
-        top = ops.max(ops.abs(x), axis=_example_axes(x), keepdims=True)
+        top = ops.max(ops.abs(x), axis=example_axes(x), keepdims=True)
         scale = ops.where(top > self.epsilon, self.peak / ops.maximum(top, self.epsilon), 1.0)
         return x * ops.cast(scale, x.dtype)
 
@@ -370,7 +283,7 @@ class PeakNormalize(_SanitizeLayer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class Standardize(_SanitizeLayer):
+class Standardize(SanitizeLayer):
     """Per-example zero mean, unit variance (like ``tf.image.per_image_standardization``).
 
     The standard deviation is floored at ``1 / sqrt(elements)`` so that flat
@@ -386,7 +299,7 @@ class Standardize(_SanitizeLayer):
     def call(self, inputs: Any) -> Any:
         ops = self._ops()
         x = self._float(ops, inputs)
-        axes = _example_axes(x)
+        axes = example_axes(x)
         count = (
             float(np.prod([int(d) for d in x.shape[1:]])) if all(d is not None for d in x.shape[1:]) else 1.0
         )
