@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +41,8 @@ def _modules_of(custom_objects: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def load_model(path: str | os.PathLike[str], sha256: str | None = None, allow_modules: Any = (),
+def load_model(path: str | os.PathLike[str], sha256: str | None = None,
+               allow_modules: str | Iterable[str] = (),
                allow_legacy_h5: bool = False, *, compile: bool = True,
                custom_objects: Mapping[str, Any] | None = None, limits: ScanLimits | None = None) -> Any:
     """Load a Keras model only after its hash (if pinned) and a full :func:`scan` pass.

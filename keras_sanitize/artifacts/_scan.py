@@ -8,6 +8,7 @@ import os
 import re
 import time
 import zipfile
+from collections.abc import Iterable
 from importlib import metadata
 from typing import IO, Any
 
@@ -125,8 +126,9 @@ def _scan_file(fh: IO[bytes], p: str, allowed: tuple[str, ...], limits: ScanLimi
             col.add("artifact.pickle", f"{label} looks like a pickle", Severity.CRITICAL)
 
 
-def scan(path: str | os.PathLike[str], allow_modules: Any = (), *, allow_legacy_h5: bool = False,
-         sha256: str | None = None, limits: ScanLimits | None = None) -> Report:
+def scan(path: str | os.PathLike[str], allow_modules: str | Iterable[str] = (), *,
+         allow_legacy_h5: bool = False, sha256: str | None = None,
+         limits: ScanLimits | None = None) -> Report:
     """Inspect a model file and report everything that would make loading it unsafe.
 
     Nothing from the file is imported, unpickled or executed: the bytes are read
