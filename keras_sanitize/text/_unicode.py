@@ -211,6 +211,18 @@ def decode_tags(text: str) -> str:
     return "".join(chr(ord(c) - TAG_FIRST) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
 
 
+def is_vs_flood(run: str) -> bool:
+    """Whether a run of 2+ variation selectors carries more than emoji presentation.
+
+    One or two VS15/VS16 are ordinary; longer runs or other selectors smuggle bytes.
+
+    Example:
+        >>> is_vs_flood("\ufe0f\ufe0f"), is_vs_flood("\ufe00\ufe01")
+        (False, True)
+    """
+    return len(run) > 2 or not set(run) <= {"\ufe0e", "\ufe0f"}
+
+
 def decode_variation_selectors(run: str) -> bytes:
     """Decode a run of variation selectors as bytes (the "emoji smuggling" scheme).
 
@@ -255,19 +267,30 @@ def skeleton(text: str) -> str:
     return text.lower().translate(confusable_map())
 
 
-def recompose(before: str, after: str) -> str:
-    """Keep NFC text NFC after a removal.
+_VS_RUN_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 
-    Cutting markup out can bring a combining mark next to a new base letter, which
-    NFC would then compose (and a second pass would change the text).
+
+def recompose(before: str, after: str) -> str:
+    """Settle text after a filter cut something out of it.
+
+    A cut can bring a combining mark next to a new base letter (NFC would then
+    compose it, so a second pass would change the text) or join variation
+    selectors into a run the validators refuse: re-compose NFC text, and drop
+    such runs.
 
     Example:
         >>> recompose("a<b></b>\u0301", "a\u0301") == "\u00e1"
         True
+        >>> recompose("x\ufe0f<i></i>\ufe0f\ufe0f", "x\ufe0f\ufe0f\ufe0f")
+        'x'
     """
-    if after.isascii() or after == before or not unicodedata.is_normalized("NFC", before):
+    if after.isascii() or after == before:
         return after
-    return unicodedata.normalize("NFC", after)
+    if _VS_RUN_RE.search(after):
+        after = _VS_RUN_RE.sub(lambda m: "" if is_vs_flood(m.group()) else str(m.group()), after)
+    if unicodedata.is_normalized("NFC", before) and not unicodedata.is_normalized("NFC", after):
+        after = unicodedata.normalize("NFC", after)
+    return after
 
 
 def frozen_names(owner: str, name: str, value: Iterable[str]) -> frozenset[str]:

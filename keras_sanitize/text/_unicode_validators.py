@@ -154,7 +154,7 @@ class InvisibleChars(Validator):
     def _variation_selectors(self, text: str, ctx: Context) -> None:
         for m in _VS_RUN_RE.finditer(text):
             run = m.group()
-            if len(run) <= 2 and set(run) <= {"\ufe0e", "\ufe0f"}:
+            if not U.is_vs_flood(run):
                 continue
             data = U.decode_variation_selectors(run)
             ctx.add(

@@ -231,8 +231,9 @@ class HtmlSanitizer(Filter):
             ctx.add(
                 "text.html_removed" if self.mode == "strip" else "text.html_escaped",
                 f"HTML markup was {'cleaned' if self.mode == 'strip' else 'escaped'} "
-                f"({self.engine}, mode={self.mode!r}); tags {removed} removed"
-                f"{', with script/event-handler/javascript: content' if danger else ''}; {where}",
+                f"({self.engine}, mode={self.mode!r}): "
+                f"{f'tags {removed} removed' if removed else 'disallowed attributes or markup removed'}"
+                f"{', including script/event-handler/javascript: content' if danger else ''}; {where}",
                 severity=Severity.HIGH if danger else Severity.LOW,
                 action=Action.SANITIZE,
                 span=(first.start(), first.end()),
@@ -295,9 +296,10 @@ class UnicodeNormalize(Filter):
 
 _STRIP_RE = re.compile(  # runs, so a flood costs one callback, not one per character
     "[\u034f\u115f\u1160\u180e\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]+"
-    "|[\U000e0000-\U000e007f]+|[\ufe00-\ufe0f\U000e0100-\U000e01ef]{3,}"
+    "|[\U000e0000-\U000e007f]+"
 )
 _JOINER_RE = re.compile("[\u200c\u200d]")
+_VS_RUN_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 
 
 @register_stage()
@@ -332,6 +334,8 @@ class StripInvisible(Filter):
         out = U.BAD_JOINER_RE.sub("", text)  # padding joiners, judged on the input
         out = _STRIP_RE.sub(drop, out)
         out = _JOINER_RE.sub(judge, out) if "\u200c" in out or "\u200d" in out else out
+        # Last: removing a joiner can merge variation selectors into a run.
+        out = _VS_RUN_RE.sub(lambda m: "" if U.is_vs_flood(m.group()) else str(m.group()), out)
         removed = len(text) - len(out)
         if out != text:
             ctx.add(
