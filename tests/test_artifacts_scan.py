@@ -510,3 +510,13 @@ def test_arbitrary_json_configs_never_raise(tmp_path_factory, parts, config):
     path = fx.write_keras(tmp_path_factory.mktemp("json") / "m.keras", parts, json.dumps(config).encode())
     report = scan(path)
     assert "artifact.internal_error" not in report.codes, str(report)
+
+
+@pytest.mark.parametrize("name, bad", [("../../etc/cron.d/x", True), ("/abs", True), ("a\\..\\b", True),
+                                       ("C:\\x", True), ("dense_1", False), ("a..b", False)])
+def test_layer_names_that_are_paths(tmp_path, parts, name, bad):
+    layer = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+             "config": {"name": name, "units": 2}}
+    report = scan(fx.write_keras(tmp_path / "m.keras", parts, _with(parts, layer)))
+    assert ("artifact.path_in_name" in report.codes) is bad
+    assert report.ok is not bad

@@ -54,6 +54,12 @@ _PATHLIKE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|/|~[/\\]|\\\\|[A-Z
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _path_like_name(name: str) -> bool:
+    if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", name):
+        return True
+    return ".." in re.split(r"[/\\]", name)
+
+
 def parse_config(raw: bytes, source: str, col: Collector) -> Any:
     """Parse JSON as Keras does (``json.loads``), reporting duplicate keys; ``None`` if invalid."""
     duplicates: list[str] = []
@@ -152,6 +158,11 @@ class _Walker:
         module = node.get("module")
         self.objects += 1
 
+        if isinstance(name, str) and _path_like_name(name):
+            self.add("artifact.path_in_name", here, path,
+                     f"object name {echo(name)} is an absolute path or climbs out with '..'; Keras builds "
+                     "asset paths from layer names, so such a name writes outside its temporary "
+                     "directory (CVE-2026-12479). Rename the layer", Severity.HIGH, name=name[:200])
         if cls == "__lambda__":
             if id(node) not in self.handled:
                 self.add("artifact.python_bytecode", where, path,
