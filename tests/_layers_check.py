@@ -39,6 +39,10 @@ def main(saved: str, expected: str) -> int:
     if importlib.util.find_spec("tensorflow") is not None:
         _check_tf_data(img, wave)
         print("tf.data ok")
+    norm = ks.layers.ImageNormalize((-1.0, 1.0), mean=[0.1, 0.2, 0.3], std=[0.5, 0.5, 2.0])
+    pixels = rng.integers(0, 256, (2, 4, 4, 3)).astype("uint8")
+    want = (pixels / 127.5 - 1.0 - np.array([0.1, 0.2, 0.3])) / np.array([0.5, 0.5, 2.0])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm(pixels)), want, rtol=1e-5, atol=1e-5)
     print("ok", keras.config.backend())
     return 0
 
@@ -57,6 +61,8 @@ def _check_tf_data(img: np.ndarray, wave: np.ndarray) -> None:
         (ks.layers.Standardize(), img),
         (ks.layers.LowPass(2000, sample_rate=16000, num_taps=31), wave),
         (ks.layers.PeakNormalize(), wave),
+        (ks.layers.RemoveDC(), wave),
+        (ks.layers.ImageNormalize((-1.0, 1.0), mean=[0.1, 0.2, 0.3], std=0.5), img * 255),
     ):
         eager = keras.ops.convert_to_numpy(layer(data))
         ds = tf.data.Dataset.from_tensor_slices(data).batch(2).map(layer)

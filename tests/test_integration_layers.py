@@ -127,6 +127,28 @@ def test_normalizations() -> None:
     assert np.isfinite(np_(L.Standardize()(np.ones((1, 4), "float32")))).all()
 
 
+def test_image_normalize_matches_the_image_pipelines_encoder() -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    want = ks.image.encoders.ToArray(value_range=(0.0, 1.0), mean=mean, std=std)(Image.fromarray(pixels))
+    got = np_(L.ImageNormalize(mean=mean, std=std)(pixels[None]))[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    first = np_(L.ImageNormalize((-1.0, 1.0), data_format="channels_first")(pixels.transpose(2, 0, 1)[None]))
+    np.testing.assert_allclose(first[0], pixels.transpose(2, 0, 1) / 127.5 - 1.0, atol=1e-6)
+    crafted = np.array([[[[-50.0, 1e9, 255.0]]]], "float32")
+    np.testing.assert_array_equal(np_(L.ImageNormalize()(crafted)), [[[[0.0, 1.0, 1.0]]]])
+
+
+def test_remove_dc() -> None:
+    x = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], "float32")
+    np.testing.assert_allclose(np_(L.RemoveDC()(x)), [[-1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    stereo = np.stack([x, x * 2], axis=-1)
+    np.testing.assert_allclose(np_(L.RemoveDC()(stereo))[..., 1], [[-2.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+
+
 # -- config and errors ------------------------------------------------------------------
 
 LAYERS = [
@@ -137,6 +159,8 @@ LAYERS = [
     L.LowPass(3000.0, sample_rate=22050, num_taps=15),
     L.PeakNormalize(0.9),
     L.Standardize(),
+    L.ImageNormalize((-1.0, 1.0), mean=[0.5, 0.4, 0.3], std=0.25),
+    L.RemoveDC(),
 ]
 
 
@@ -164,6 +188,10 @@ def test_config_round_trips_through_json_and_keras(layer: object) -> None:
         lambda: L.LowPass(9000, sample_rate=16000),
         lambda: L.LowPass(1000, num_taps=32),
         lambda: L.PeakNormalize(peak=-1),
+        lambda: L.ImageNormalize((1.0, 0.0)),
+        lambda: L.ImageNormalize(std=[0.2, 0.0, 0.1]),
+        lambda: L.ImageNormalize(mean="imagenet"),
+        lambda: L.ImageNormalize(mean=[float("nan")]),
     ],
 )
 def test_bad_arguments_raise_config_error(make: object) -> None:
@@ -194,6 +222,7 @@ def _audio_model() -> object:
         [
             keras.Input((200,)),
             L.TensorGuard(-1.0, 1.0),
+            L.RemoveDC(),
             L.LowPass(4000, 16000, 15),
             L.PeakNormalize(),
             L.MedianSmoothing(3),
@@ -239,6 +268,22 @@ def test_audio_model_saves_and_reloads(tmp_path: Path) -> None:
     again = keras.saving.load_model(tmp_path / "audio.keras", safe_mode=True)
     np.testing.assert_array_equal(np_(again.predict(x, verbose=0)), y)
     assert np.abs(y).max() <= 1.0 + 1e-6
+
+
+def test_uint8_image_model_with_image_normalize_saves_and_reloads(tmp_path: Path) -> None:
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.ImageNormalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            L.MedianSmoothing(3),
+            keras.layers.Conv2D(2, 3),
+        ]
+    )
+    x = np.random.default_rng(1).integers(0, 256, (2, 8, 8, 3)).astype("uint8")
+    y = np_(model.predict(x, verbose=0))
+    model.save(tmp_path / "img.keras")
+    again = keras.saving.load_model(tmp_path / "img.keras", safe_mode=True)
+    np.testing.assert_array_equal(np_(again.predict(x, verbose=0)), y)
 
 
 def test_layers_in_a_functional_model_keep_shapes() -> None:

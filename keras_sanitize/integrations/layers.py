@@ -11,7 +11,8 @@ the whole layer.
 * :class:`MedianSmoothing` - a ``size x size`` (or ``size``) median filter,
   computed with a min/max selection network.
 * :class:`LowPass` - a windowed-sinc FIR low-pass filter for audio.
-* :class:`PeakNormalize` and :class:`Standardize` - per-example normalizations.
+* :class:`ImageNormalize`, :class:`Standardize`, :class:`PeakNormalize` and
+  :class:`RemoveDC` - the image and audio normalizations that fit in a graph.
 
 Like Keras's own preprocessing layers they switch to TensorFlow ops inside a
 ``tf.data`` pipeline (Keras's ``DataLayer``).
@@ -51,7 +52,16 @@ from keras_sanitize.stage import check_choice, check_number
 
 _PACKAGE = "keras_sanitize"
 
-__all__ = ["LowPass", "MedianSmoothing", "PeakNormalize", "SqueezeBits", "Standardize", "TensorGuard"]
+__all__ = [
+    "ImageNormalize",
+    "LowPass",
+    "MedianSmoothing",
+    "PeakNormalize",
+    "RemoveDC",
+    "SqueezeBits",
+    "Standardize",
+    "TensorGuard",
+]
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -306,3 +316,105 @@ class Standardize(SanitizeLayer):
         mean = ops.mean(x, axis=axes, keepdims=True)
         std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))
         return (x - mean) / ops.maximum(std, 1.0 / math.sqrt(max(count, 1.0)))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ImageNormalize(SanitizeLayer):
+    """Pixels in ``[0, 255]`` to ``value_range``, then ``(x - mean) / std`` per channel.
+
+    The in-graph twin of ``ks.image.default(value_range=..., mean=..., std=...)``'s
+    array encoder, for models that take raw ``uint8`` images: values are first
+    clipped into ``[0, 255]``, so out-of-range or crafted inputs cannot leave
+    the range the model was trained on.
+
+    Example:
+        >>> import numpy as np, keras_sanitize as ks
+        >>> norm = ks.layers.ImageNormalize(value_range=(-1.0, 1.0))
+        >>> np.asarray(norm(np.array([[[[0.0, 127.5, 300.0]]]], "float32"))).tolist()
+        [[[[-1.0, 0.0, 1.0]]]]
+    """
+
+    def __init__(
+        self,
+        value_range: tuple[float, float] | list[float] = (0.0, 1.0),
+        mean: float | list[float] | tuple[float, ...] | None = None,
+        std: float | list[float] | tuple[float, ...] | None = None,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        rng = _floats(owner, "value_range", value_range)
+        if rng is None or len(rng) != 2 or not rng[0] < rng[1]:
+            raise ConfigError(
+                f"{owner}: value_range must be (low, high) with low < high. Received: {value_range!r}"
+            )
+        self.value_range = (rng[0], rng[1])
+        self.mean = _floats(owner, "mean", mean)
+        self.std = _floats(owner, "std", std)
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ConfigError(f"{owner}: std must be > 0. Received: std={std!r}")
+        fmt = data_format or keras.config.image_data_format()
+        self.data_format = check_choice(owner, "data_format", fmt, ("channels_last", "channels_first"))
+
+    def _per_channel(self, ops: Any, values: list[float], x: Any) -> Any:
+        shape = [1] * len(x.shape)
+        shape[-1 if self.data_format == "channels_last" else 1] = len(values)
+        return ops.reshape(ops.convert_to_tensor(np.array(values, "float32"), dtype=x.dtype), shape)
+
+    def call(self, inputs: Any) -> Any:
+        ops = self._ops()
+        x = ops.clip(self._float(ops, inputs), 0.0, 255.0)
+        low, high = self.value_range
+        x = x * ((high - low) / 255.0) + low
+        if self.mean is not None:
+            x = x - self._per_channel(ops, self.mean, x)
+        if self.std is not None:
+            x = x / self._per_channel(ops, self.std, x)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
+        config.update(
+            value_range=list(self.value_range),
+            mean=self.mean,
+            std=self.std,
+            data_format=self.data_format,
+        )
+        return config
+
+
+def _floats(owner: str, name: str, value: Any) -> list[float] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (int, float)) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError(
+            f"{owner}: {name} must be a number or a list of numbers. Received: {name}={value!r}"
+        )
+    out = []
+    for item in items:
+        check_number(owner, name, item)
+        if not math.isfinite(item):
+            raise ConfigError(f"{owner}: {name} must be finite. Received: {name}={value!r}")
+        out.append(float(item))
+    return out
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RemoveDC(SanitizeLayer):
+    """Subtract each example's mean over time (per channel): removes a DC offset.
+
+    Takes ``(batch, time)`` or ``(batch, time, channels)``; the in-graph twin
+    of the audio pipeline's ``RemoveDC`` filter.
+
+    Example:
+        >>> import numpy as np, keras_sanitize as ks
+        >>> np.asarray(ks.layers.RemoveDC()(np.array([[1.5, 0.5, 1.0]]))).tolist()
+        [[0.5, -0.5, 0.0]]
+    """
+
+    def call(self, inputs: Any) -> Any:
+        ops = self._ops()
+        x = self._float(ops, inputs)
+        return x - ops.mean(x, axis=1, keepdims=True)
