@@ -138,6 +138,7 @@ def as_clip(value: Any, ctx: Context, code: str = "audio.not_decoded") -> Clip:
             isinstance(samples, np.ndarray)
             and samples.dtype == np.float32
             and samples.ndim == 2
+            and samples.shape[1] >= 1
             and isinstance(value.rate, int)
             and value.rate > 0
         ):
