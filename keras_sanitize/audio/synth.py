@@ -20,7 +20,12 @@ __all__ = ["dolphin", "encode", "lying_wav", "speech_like", "tone"]
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
-    """A sine tone, float32 ``(frames,)``."""
+    """A sine tone, float32 ``(frames,)``.
+
+    Example:
+        >>> tone(440, 0.01, 16000).shape
+        (160,)
+    """
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
@@ -72,7 +77,13 @@ def dolphin(
     seed: int = 0,
     amplitude: float = 0.5,
 ) -> np.ndarray:
-    """An inaudible voice command (DolphinAttack): speech AM-modulated onto an ultrasonic carrier."""
+    """An inaudible voice command (DolphinAttack): speech AM-modulated onto an ultrasonic carrier.
+
+    Example:
+        >>> x = dolphin(0.1, rate=96000, carrier=30000)
+        >>> x.shape, bool(abs(x).max() <= 0.5)
+        ((9600,), True)
+    """
     base = speech_like(seconds, rate, seed=seed, amplitude=1.0).astype(np.float64)
     t = np.arange(base.shape[0]) / rate
     x = (1 + depth * base) * np.cos(2 * np.pi * carrier * t)
@@ -84,6 +95,10 @@ def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str | N
 
     Written in blocks: libsndfile/libvorbis crash writing long Ogg Vorbis buffers in one
     call (the encoder ``alloca``s the whole buffer; python-soundfile issue #396).
+
+    Example:
+        >>> encode(tone(440, 0.01, 16000), 16000, "WAV", "PCM_16")[:4]
+        b'RIFF'
     """
     import soundfile as sf
 
@@ -97,7 +112,12 @@ def encode(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str | N
 
 
 def lying_wav(declared_data_bytes: int = 4294967280, frames: int = 1600, rate: int = 16000) -> bytes:
-    """A small PCM_16 WAV whose data chunk declares ``declared_data_bytes`` bytes."""
+    """A small PCM_16 WAV whose data chunk declares ``declared_data_bytes`` bytes.
+
+    Example:
+        >>> len(lying_wav())
+        3244
+    """
     data = bytearray(encode(np.zeros(frames, np.float32), rate, "WAV", "PCM_16"))
     at = data.find(b"data")
     data[at + 4 : at + 8] = struct.pack("<I", declared_data_bytes & 0xFFFFFFFF)
