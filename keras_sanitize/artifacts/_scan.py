@@ -17,7 +17,7 @@ from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
 from ._common import DEFAULT_LIMITS, STAGE, Collector, ScanLimits, fspath, normalize_allow
 from ._configscan import scan_config
-from ._formats import compressed_pickle, hdf5_superblock_offset, looks_like_pickle, pickle_globals, sniff
+from ._formats import compressed_pickle, hdf5_superblock_offset, pickle_globals, sniff
 from ._h5scan import scan_hdf5
 from ._hash import normalize_digest, open_regular
 from ._zipscan import _NPY_DESCR, ZipScan
@@ -122,8 +122,6 @@ def _scan_file(fh: IO[bytes], p: str, allowed: tuple[str, ...], limits: ScanLimi
         col.add("artifact.unknown_format", f"{label} is not a .keras zip or an HDF5 file (starts "
                 f"{echo(head[:16])}, sniffed as {kind}); only Keras model files are accepted",
                 Severity.HIGH, format=kind, fatal=True)
-        if looks_like_pickle(head):  # pragma: no cover - sniff() already routes pickles
-            col.add("artifact.pickle", f"{label} looks like a pickle", Severity.CRITICAL)
 
 
 def scan(path: str | os.PathLike[str], allow_modules: str | Iterable[str] = (), *,
