@@ -41,14 +41,17 @@ PROMPT_1KB = (
 
 
 def _scorers() -> dict[str, tuple[Callable[[Sequence[str]], np.ndarray], float]]:
-    from keras_sanitize.text.injection_model import InjectionEnsemble, InjectionModel
+    from keras_sanitize.text.injection_model import STRICT_THRESHOLD, InjectionEnsemble, InjectionModel
     from keras_sanitize.text.verifiers import PromptInjectionRules
 
     rules, model, ens = PromptInjectionRules(), InjectionModel(), InjectionEnsemble()
+    strict = InjectionEnsemble(model_threshold=STRICT_THRESHOLD)
     return {
         "rules": (lambda ts: np.array([rules.score(t) for t in ts]), rules.threshold),
         "model": (model.score_batch, model.threshold),
         "rules+model": (ens.score_batch, ens.threshold),
+        "model strict": (model.score_batch, STRICT_THRESHOLD),
+        "rules+model strict": (strict.score_batch, strict.threshold),
     }
 
 
@@ -92,8 +95,9 @@ def accuracy(full: list[str]) -> list[Row]:
     if lodo:
         full.append("### leave-one-dataset-out (model; from training)\n\n" + ev.table(lodo))
     by_lang = data.frr_multilingual_by_language()
-    score, thr = _scorers()["rules+model"]
-    model_score, model_thr = _scorers()["model"]
+    scorers = _scorers()
+    score, thr = scorers["rules+model"]
+    model_score, model_thr = scorers["model"]
     lines = ["### benign multilingual FPR per language (frr_multilingual, held out)\n",
              "| language | n | model FPR | rules+model FPR |", "|---|---|---|---|"]  # fmt: skip
     for lang, texts in sorted(by_lang.items()):

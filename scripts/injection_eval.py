@@ -25,6 +25,7 @@ class Scorer:
     ):
         self.weights, self.feat, self.a, self.b, self.threshold = dict(weights), feat, a, b, thr
         self.window = window
+        self.strict_threshold = thr
         self.model: Any = None
         self.validation: dict[str, Any] = {}
         self.train_sizes: dict[str, int] = {}

@@ -193,23 +193,26 @@ def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def train_recipe(
+def split(
     datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
-) -> ev.Scorer:
-    """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
+) -> tuple[dict[str, list[tuple[str, int]]], list[tuple[str, int]]]:
+    """Drop near-duplicates of ``holdout_texts``; split each dataset into train / validation rows."""
     banned = {data.dedup_key(t) for t in holdout_texts}
-    rng = random.Random(seed)
     tr: dict[str, list[tuple[str, int]]] = {}
-    va: dict[str, list[tuple[str, int]]] = {}
+    val: list[tuple[str, int]] = []
     for name, items in datasets.items():
         keep = [x for x in items if data.dedup_key(x[0]) not in banned]
-        tr[name], va[name] = data.split_validation(keep, VAL_FRAC, seed, name)
+        tr[name], va = data.split_validation(keep, VAL_FRAC, seed, name)
+        val += va
+    return tr, val
+
+
+def calibrate(weights: dict[str, np.ndarray], val: list[tuple[str, int]]) -> ev.Scorer:
+    """Platt scaling, the threshold (validation benign FPR <= TARGET_FPR) and the strict one
+    (no validation benign flagged), all from the validation rows only."""
     feat = Featurizer(BITS)
-    model = fit(weighted(tr, rng, aug=True), feat, seed)
-    weights = export(model)
-    scorer = ev.Scorer(weights, feat, 1.0, 0.0, 0.5, WINDOW)
-    val = [x for items in va.values() for x in items]
-    logits = np.array([scorer.logit(t) for t, _ in val])
+    raw = ev.Scorer(weights, feat, 1.0, 0.0, 0.5, WINDOW)
+    logits = np.array([raw.logit(t) for t, _ in val])
     yv = np.array([lab for _, lab in val], dtype=np.float64)
     a, b = platt(logits, yv)
     probs = sigmoid(a * logits + b)
@@ -217,14 +220,26 @@ def train_recipe(
     k = int(np.floor(TARGET_FPR * neg.size))  # allow at most k validation benign above
     thr = float(neg[-(k + 1)]) + 1e-6 if neg.size else 0.5
     scorer = ev.Scorer(weights, feat, a, b, min(thr, 0.999), WINDOW)
-    scorer.model = model
+    scorer.strict_threshold = min(float(neg[-1]) + 1e-6, 0.999) if neg.size else 0.5
     scorer.validation = {
         "n_benign": int(neg.size),
         "n_injection": int((yv == 1).sum()),
         "tpr_at_threshold": float((probs[yv == 1] >= scorer.threshold).mean()),
         "fpr_at_threshold": float((probs[yv == 0] >= scorer.threshold).mean()),
+        "tpr_at_strict_threshold": float((probs[yv == 1] >= scorer.strict_threshold).mean()),
         "auc": ev.auc(probs[yv == 0], probs[yv == 1]),
     }
+    return scorer
+
+
+def train_recipe(
+    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
+) -> ev.Scorer:
+    """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
+    tr, val = split(datasets, holdout_texts, seed)
+    model = fit(weighted(tr, random.Random(seed), aug=True), Featurizer(BITS), seed)
+    scorer = calibrate(export(model), val)
+    scorer.model = model
     scorer.train_sizes = {n: len(v) for n, v in tr.items()}
     return scorer
 
@@ -242,23 +257,50 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def pin(npz_sha: str, keras_sha: str, threshold: float) -> None:
+def pin(npz_sha: str, keras_sha: str, threshold: float, strict: float) -> None:
     src = STAGE_SRC.read_text(encoding="utf-8")
+    src = re.sub(r"STRICT_THRESHOLD = [0-9.e-]+", f"STRICT_THRESHOLD = {strict!r}", src)
     src = re.sub(r"DEFAULT_THRESHOLD = [0-9.e-]+", f"DEFAULT_THRESHOLD = {threshold!r}", src)
     src = re.sub(r'NPZ_SHA256 = "[0-9a-f]*"', f'NPZ_SHA256 = "{npz_sha}"', src)
     src = re.sub(r'KERAS_SHA256 = "[0-9a-f]*"', f'KERAS_SHA256 = "{keras_sha}"', src)
     STAGE_SRC.write_text(src, encoding="utf-8")
 
 
+def recalibrate(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -> None:
+    """Recompute the calibration of the shipped weights from the validation split and re-pin it.
+
+    The shipped Platt parameters and threshold must come out unchanged (a
+    reproducibility check); the strict threshold is (re)written.
+    """
+    with np.load(OUT / "injection_model.npz", allow_pickle=False) as npz:
+        stored = {k: npz[k] for k in npz.files}
+    weights = {k: stored[k] for k in ("dense1_kernel", "dense1_bias", "out_kernel", "out_bias")}
+    _, val = split(train_sets, held, SEED)
+    scorer = calibrate(weights, val)
+    assert np.allclose([scorer.a, scorer.b], stored["platt"], atol=1e-6), (scorer.a, scorer.b)
+    assert abs(scorer.threshold - float(stored["threshold"])) < 1e-6, scorer.threshold
+    result = json.loads((OUT / "injection_model.json").read_text())
+    result["meta"]["strict_threshold"] = scorer.strict_threshold
+    result["meta"]["validation"] = scorer.validation
+    (OUT / "injection_model.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    pin(sha256(OUT / "injection_model.npz"), sha256(OUT / "injection_model.keras"), scorer.threshold,
+        scorer.strict_threshold)  # fmt: skip
+    print(f"calibration reproduced; strict threshold {scorer.strict_threshold}; {scorer.validation}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--no-lodo", action="store_true", help="skip leave-one-dataset-out runs")
+    ap.add_argument("--calibrate-only", action="store_true", help="recheck the shipped calibration")
     args = ap.parse_args()
     t0 = time.time()
     all_sets = data.load_all()
     train_sets = {n: v for n, v in all_sets.items() if n in data.TRAIN}
     held = [t for n in data.TEST if n in all_sets for t, _ in all_sets[n]]
     held += [t for n in data.EVAL_ONLY if n in all_sets for t, _ in all_sets[n]]
+    if args.calibrate_only:
+        recalibrate(train_sets, held)
+        return
     scorer = train_recipe(train_sets, held, SEED)
     print(f"trained shipped model in {time.time() - t0:.0f}s; validation {scorer.validation}")
     tests = {n: all_sets[n] for n in (*data.TEST, *data.EVAL_ONLY) if n in all_sets}
@@ -270,6 +312,7 @@ def main() -> None:
         "epochs": EPOCHS, "dropout": [DROPOUT_IN, DROPOUT_HIDDEN], "l2": L2, "lr": LR,
         "target_validation_fpr": TARGET_FPR, "train_sizes": scorer.train_sizes,
         "test_datasets": list(data.TEST), "validation": scorer.validation,
+        "strict_threshold": scorer.strict_threshold,
     }  # fmt: skip
     np.savez_compressed(
         OUT / "injection_model.npz",
@@ -294,7 +337,12 @@ def main() -> None:
             print(f"LODO {name}: {lodo[name]} ({time.time() - t1:.0f}s)")
     result = {"meta": meta, "test": test_metrics, "lodo": lodo}
     (OUT / "injection_model.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    pin(sha256(OUT / "injection_model.npz"), sha256(OUT / "injection_model.keras"), float(scorer.threshold))
+    pin(
+        sha256(OUT / "injection_model.npz"),
+        sha256(OUT / "injection_model.keras"),
+        float(scorer.threshold),
+        scorer.strict_threshold,
+    )
     ev.write_card(CARD, result)
     print(f"done in {time.time() - t0:.0f}s")
 

@@ -120,6 +120,7 @@ def test_pinned_hashes_match_the_shipped_files() -> None:
     assert ks.artifacts.sha256(im.KERAS_PATH) == im.KERAS_SHA256
     with np.load(im.NPZ_PATH, allow_pickle=False) as npz:
         assert float(npz["threshold"]) == pytest.approx(im.DEFAULT_THRESHOLD)
+    assert 0.0 < im.DEFAULT_THRESHOLD <= im.STRICT_THRESHOLD < 1.0
 
 
 def test_tampered_weights_are_refused(tmp_path: Path) -> None:
@@ -216,7 +217,12 @@ def test_calibrate_bounds_the_false_positive_rate() -> None:
 
 
 def test_ensemble_reports_when_either_part_would() -> None:
+    from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD as RULES_THRESHOLD
+
     ens = InjectionEnsemble()
+    assert ens.threshold == RULES_THRESHOLD
+    strict = InjectionEnsemble(model_threshold=im.STRICT_THRESHOLD)
+    assert strict.score(INJECTION) >= strict.threshold
     for r, m in [(0.0, 0.0), (0.9, 0.0), (0.0, 0.99), (0.5, ens.model_threshold / 2)]:
         combined = ens.combine(r, m)
         assert (combined >= ens.threshold) == (r >= ens.threshold or m >= ens.model_threshold)

@@ -48,6 +48,9 @@ NPZ_SHA256 = "48f6c956328ffcdcc60d35863f7e36bed6ecfe835b24175cc0081b5563a6908f"
 #: The same model as a Keras file (no Lambda layer), for ``ks.load_model`` with this pin.
 KERAS_PATH = DATA / "injection_model.keras"
 KERAS_SHA256 = "1a0651d75ed5f630787411e47287c936219400cedea7e65bac104eef69cc630b"
+#: The strict threshold: no benign row of the validation split reaches it. The default
+#: text pipeline uses it (held-out false-positive rates at both: docs/injection_model.md).
+STRICT_THRESHOLD = 0.5507985521466255
 #: The shipped threshold: calibrated on the validation split for 0.5% benign FPR.
 DEFAULT_THRESHOLD = 0.2371926526282563
 #: At most this many characters are scored; the rest is reported, not scored.
@@ -440,8 +443,10 @@ class InjectionEnsemble(_ScoreVerifier):
     ``benchmarks/bench_injection.py`` (rules alone, model alone, combination).
 
     Args:
-        threshold: the rules' threshold, which is also the combined one.
-        model_threshold: the model's threshold (default: the shipped one).
+        threshold: the rules' threshold, which is also the combined one
+            (default: the rules' default).
+        model_threshold: the model's threshold (default: the shipped one;
+            :data:`STRICT_THRESHOLD` trades recall for fewer false positives).
         rules: the :class:`~keras_sanitize.text.verifiers.PromptInjectionRules`
             config (``None``: defaults).
 
@@ -455,16 +460,17 @@ class InjectionEnsemble(_ScoreVerifier):
 
     def __init__(
         self,
-        threshold: float = 0.8,
+        threshold: float | None = None,
         model_threshold: float = DEFAULT_THRESHOLD,
         rules: dict[str, Any] | None = None,
         code: str = "text.prompt_injection_ensemble",
         action: str = "reject",
         **kwargs: Any,
     ) -> None:
-        super().__init__(threshold, code, action, **kwargs)
+        from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD as RULES_THRESHOLD
         from keras_sanitize.text.verifiers import PromptInjectionRules
 
+        super().__init__(RULES_THRESHOLD if threshold is None else threshold, code, action, **kwargs)
         owner = type(self).__name__
         if rules is not None and not isinstance(rules, dict):
             raise ConfigError(
