@@ -27,6 +27,10 @@ from keras_sanitize import SanitizeError
 pipes = {
     "default": ks.audio.default(),
     "all_formats": ks.audio.default(formats=["wav", "flac", "ogg", "mp3", "aiff"], max_channels=8),
+    # Header findings only warn here: the decoder's own bounds must hold on their own.
+    "monitor": ks.Pipeline(
+        [ks.audio.default(formats=["wav", "flac", "ogg", "mp3", "aiff"])], modality="audio", mode="monitor"
+    ),
 }
 out = {"files": 0, "ok": 0, "worst": [0.0, ""], "bad": [], "codes": {}}
 for path in sorted(p for p in Path(sys.argv[1]).rglob("*") if p.is_file()):
@@ -72,7 +76,7 @@ def test_malformed_audio_corpus() -> None:
             check=False,
             capture_output=True,
             text=True,
-            timeout=30 + 4 * count,  # 2 s per file and pipeline, plus start-up
+            timeout=30 + 6 * count,  # 2 s per file and pipeline, plus start-up
             env=env,
             cwd=Path(__file__).resolve().parents[1],
         )
@@ -88,4 +92,4 @@ def test_malformed_audio_corpus() -> None:
     assert worst < 2.0, f"slowest file took {worst:.2f} s: {where}"
     assert result["maxrss_mb"] < 1024, f"peak RSS {result['maxrss_mb']:.0f} MB"
     # Most of this corpus is hostile or not audio at all; some real audio must still pass.
-    assert 0 < result["ok"] < 2 * count
+    assert 0 < result["ok"] < 3 * count
