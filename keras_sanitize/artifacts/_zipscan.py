@@ -311,8 +311,10 @@ class ZipScan:
                 if not head.startswith(b"\x93NUMPY") or match is None:
                     self.add("artifact.zip_corrupt", sub, "is not a valid .npy array", Severity.HIGH)
                 elif b"O" in match.group(1):
-                    self.add("artifact.pickle", sub, f"is an object array (descr {echo(match.group(1))}); "
-                             "numpy stores those as pickles", Severity.CRITICAL)
+                    self.add("artifact.pickle", sub, f"is an object array (descr {echo(match.group(1))}), "
+                             "which numpy stores as a pickle. Keras reads npz weights with "
+                             "allow_pickle=False and cannot load it either: re-save with the default "
+                             "weights_format='h5'", Severity.CRITICAL)
 
     def peek(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         with zf.open(info) as member:
