@@ -23,6 +23,12 @@ _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _TAG_RUN_RE = re.compile("[\U000e0000-\U000e007f]+")
 _VS_RUN_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _ZW_RE = re.compile("[\u034f\u115f\u1160\u180e\u200b-\u200d\u2060-\u2064\u3164\ufeff\uffa0]")
+_MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_MARKS_RE = re.compile(f"[{_MARKS}]")
+_INVISIBLE = (
+    "\u034f\u115f\u1160\u180e\u200b-\u200d\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
+    "\U000e0000-\U000e007f"
+)
 _ZW_CHARS = "\u034f\u115f\u1160\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\u3164\ufeff\uffa0"
 _ZW_OTHER_RE = re.compile("[\u034f\u115f\u1160\u180e\u200b\u2060-\u2064\u3164\ufeff\uffa0]")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
@@ -120,10 +126,9 @@ class InvisibleChars(Validator):
     def __init__(self, max_marks: int = 6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_marks = check_number(type(self).__name__, "max_marks", max_marks, minimum=1, integer=True)
-        self._marks_re = re.compile(
-            "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
-            f"{{{self.max_marks + 1},}}"
-        )
+        # Marks count across interleaved invisible characters: zero-width padding must not
+        # split a flood into runs that each pass (StripInvisible would join them again).
+        self._marks_re = re.compile(f"(?:[{_MARKS}][{_INVISIBLE}]*){{{self.max_marks + 1},}}")
 
     def check(self, value: Any, ctx: Context) -> None:
         text = require_str(ctx, value)
@@ -171,13 +176,14 @@ class InvisibleChars(Validator):
     def _marks(self, text: str, ctx: Context) -> None:
         m = self._marks_re.search(text)
         if m is not None:
+            marks = len(_MARKS_RE.findall(m.group()))
             ctx.add(
                 "text.combining_flood",
-                f"{len(m.group())} combining marks stack on one character at offset {m.start()}; "
+                f"{marks} combining marks stack on one character at offset {m.start()}; "
                 f"limit is {self.max_marks} (max_marks). Zalgo text hides words and bloats tokens.",
                 severity=Severity.MEDIUM,
                 span=(m.start(), m.end()),
-                detail={"marks": len(m.group()), "limit": self.max_marks},
+                detail={"marks": marks, "limit": self.max_marks},
             )
 
     def _zero_width(self, text: str, ctx: Context) -> None:
