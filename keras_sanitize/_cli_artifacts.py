@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from typing import Any, TextIO
 
@@ -46,6 +48,8 @@ def add_commands(subparsers: Any) -> None:
     scan.add_argument("--allow-legacy-h5", action="store_true", help="accept legacy HDF5 models")
     scan.add_argument("--sha256", metavar="HEX", help="pinned SHA-256 (only with a single PATH)")
     scan.add_argument("--strict", action="store_true", help="warnings count as findings too")
+    scan.add_argument("-r", "--recursive", action="store_true",
+                      help="scan every file under directory PATHs (formats are sniffed, not guessed)")
     scan.set_defaults(func=run_scan)
 
     aud = subparsers.add_parser(
@@ -55,6 +59,9 @@ def add_commands(subparsers: Any) -> None:
     )
     aud.add_argument("--json", action="store_true", help="print one JSON document")
     aud.add_argument("--table", metavar="TOML", help="use this advisory table instead of the shipped one")
+    aud.add_argument("--requirements", metavar="FILE",
+                     help="audit the name==version pins of a requirements/lock file instead of this "
+                          "environment's packages (native libraries are still read from this machine)")
     aud.set_defaults(func=run_audit)
 
 
@@ -74,7 +81,7 @@ def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_ERROR
     results: list[dict[str, Any]] = []
     code = EXIT_CLEAN
-    for path in args.paths:
+    for path in _expand(args.paths, args.recursive):
         try:
             report = scan(path, tuple(args.allow_module), allow_legacy_h5=args.allow_legacy_h5,
                           sha256=args.sha256)
@@ -97,13 +104,45 @@ def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return code
 
 
+def _expand(paths: list[str], recursive: bool) -> list[str]:
+    if not recursive:
+        return paths
+    out: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        for root, dirs, files in os.walk(path):  # symlinked directories are not followed
+            dirs.sort()
+            out.extend(os.path.join(root, f) for f in sorted(files))
+    return out
+
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*===?\s*([^\s;#,]+)")
+
+
+def _pins(path: str) -> dict[str, str]:
+    """``name==version`` pins of a requirements or lock file (other lines are ignored)."""
+    with open(path, encoding="utf-8") as fh:
+        found = (_PIN.match(line) for line in fh)
+        return {m.group(1).lower().replace("_", "-"): m.group(2) for m in found if m}
+
+
 def run_audit(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``audit``; return 0 (no advisory applies), 1 (upgrades needed) or 2 (bad table)."""
     from keras_sanitize.artifacts import audit
+    from keras_sanitize.artifacts._audit import COMPONENTS, NATIVE_COMPONENTS
 
     out = out or sys.stdout
     try:
-        report = audit(table=args.table)
+        installed: dict[str, str | None] | None = None
+        if args.requirements:
+            installed = {c: None for c in COMPONENTS if c not in NATIVE_COMPONENTS}
+            installed.update(_pins(args.requirements))
+        report = audit(table=args.table, installed=installed)
+    except OSError as exc:
+        print(f"error: cannot read {args.requirements}: {exc.strerror}", file=sys.stderr)
+        return EXIT_ERROR
     except SanitizeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -94,3 +94,31 @@ def test_audit_command(tmp_path):
     assert code == 1 and "X-1" in out
     table.write_text("not toml [")
     assert _run(["audit", "--table", str(table)])[0] == 2
+
+
+def test_recursive_scan(tmp_path):
+    models = tmp_path / "models" / "sub"
+    models.mkdir(parents=True)
+    fx.write_keras(models / "clean.keras", fx.clean_parts())
+    (models / "notes.txt").write_text("hello")
+    assert _run(["scan-model", str(tmp_path / "models")])[0] == 2  # a directory without -r
+    code, out = _run(["scan-model", "-r", str(tmp_path / "models"), "--json"])
+    doc = json.loads(out)
+    assert code == 1
+    verdicts = {r["path"].rsplit("/", 1)[1]: r["exit"] for r in doc["results"]}
+    assert verdicts == {"clean.keras": 0, "notes.txt": 1}
+
+
+def test_audit_a_requirements_file(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("# pinned\nkeras==3.8.0 ; python_version >= '3.10'\n"
+                   "Pillow[webp] == 10.1.0\nnumpy>=2\n-e .\n")
+    code, out = _run(["audit", "--requirements", str(req), "--json"])
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["value"]["installed"]["keras"] == "3.8.0"
+    assert doc["value"]["installed"]["pillow"] == "10.1.0"
+    assert doc["value"]["installed"]["numpy"] is None  # not pinned: not taken from this environment
+    ids = {f["detail"]["id"] for f in doc["findings"] if f["code"] == "audit.vulnerable"}
+    assert {"CVE-2025-1550", "CVE-2023-50447"} <= ids
+    assert _run(["audit", "--requirements", str(tmp_path / "absent.txt")])[0] == 2

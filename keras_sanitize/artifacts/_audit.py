@@ -33,7 +33,8 @@ COMPONENTS = (
     "python", "keras", "jax", "jaxlib", "tensorflow", "torch", "numpy", "h5py", "hdf5", "pillow",
     "python-magic", "libmagic", "soundfile", "libsndfile", "bleach", "nh3",
 )
-_NATIVE = {"python", "hdf5", "libmagic", "libsndfile"}
+#: Components read from native libraries (and the interpreter), not from package metadata.
+NATIVE_COMPONENTS = frozenset({"python", "hdf5", "libmagic", "libsndfile"})
 _SEVERITIES = {s.value for s in Severity}
 
 
@@ -162,7 +163,7 @@ def installed_versions() -> dict[str, str | None]:
     """
     out: dict[str, str | None] = {}
     for name in COMPONENTS:
-        if name in _NATIVE:
+        if name in NATIVE_COMPONENTS:
             out[name] = _native_version(name)
             continue
         try:
@@ -198,7 +199,7 @@ def _upgrade_target(package: str, version: str, table: tuple[Advisory, ...]) -> 
 def _how(package: str, target: str | None) -> str:
     if target is None:
         return "no fixed release is recorded; check the advisory and avoid the affected feature"
-    if package in _NATIVE:
+    if package in NATIVE_COMPONENTS:
         return f"upgrade {package} to {target} (your OS package manager or a newer wheel that bundles it)"
     return f"upgrade: pip install -U '{package}{target}'"
 
