@@ -60,6 +60,12 @@ def deepset() -> list[Item]:
     return out
 
 
+def deepset_test_split() -> list[Item]:
+    """deepset's own test split: a view of ``deepset`` for comparisons with the rules, whose
+    signatures were measured on deepset's *train* split (git log of text/verifiers.py)."""
+    return _csv(PI / "deepset_prompt_injections" / "test.csv", "text", lambda r: int(r["label"]))
+
+
 def jackhhao() -> list[Item]:
     d = PI / "jackhhao_jailbreak_classification"
     out: list[Item] = []
