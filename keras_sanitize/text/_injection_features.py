@@ -84,9 +84,8 @@ def _build_tables() -> dict[str, Any]:
         return _tables
 
 
-def _mix(h: npt.NDArray[np.uint64], salt: int, bits: int) -> npt.NDArray[np.int64]:
-    """splitmix64 finaliser, then the top ``bits`` bits as a bucket index."""
-    h = h ^ _U64(salt)
+def _mix(h: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:
+    """splitmix64 finaliser (on salted hashes), then the top ``bits`` bits as a bucket index."""
     h = h ^ (h >> _U64(30))
     h = h * _C1
     h = h ^ (h >> _U64(27))
@@ -155,10 +154,10 @@ class Featurizer:
         t = _build_tables()
         cp = self.codepoints(text)
         bits = self.bits
-        parts: list[npt.NDArray[np.int64]] = []
+        parts: list[npt.NDArray[np.uint64]] = []
         padded = np.concatenate(([_SPACE], cp, [_SPACE])).astype(np.uint64)
         for n, h in _ngrams(padded, (1, 2, 3, 4)):
-            parts.append(_mix(h, 0x1000 + n, bits))
+            parts.append(h ^ _U64(0x1000 + n))
         # words: polynomial hash per alphanumeric run, then unigrams and bigrams
         isw = _lookup(t["alnum"], cp, True)
         if isw.any():
@@ -172,19 +171,19 @@ class Featurizer:
             pos = np.minimum(pos, 63)
             terms = cp[idx].astype(np.uint64) * t["pw"][pos] + _U64(1)
             words = np.add.reduceat(terms, starts)
-            parts.append(_mix(words, 0x2001, bits))
+            parts.append(words ^ _U64(0x2001))
             if words.size > 1:
-                parts.append(_mix(words[:-1] * _P + words[1:], 0x2002, bits))
+                parts.append((words[:-1] * _P + words[1:]) ^ _U64(0x2002))
         # skeleton: folded letters only
         keep = _lookup(t["skel_keep"], cp, True)
         skel = _lookup(t["fold"], cp[keep], 0).astype(np.uint64)
         for n, h in _ngrams(skel, (3, 4, 5)):
-            parts.append(_mix(h, 0x3000 + n, bits))
-        allids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        if allids.size == 0:
-            return allids, np.zeros(0, dtype=np.float32)
-        ids, counts = np.unique(allids, return_counts=True)
-        vals = np.log1p(counts.astype(np.float32))
+            parts.append(h ^ _U64(0x3000 + n))
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        counts = np.bincount(_mix(np.concatenate(parts), bits), minlength=1 << bits)
+        ids = np.flatnonzero(counts)
+        vals = np.log1p(counts[ids].astype(np.float32))
         vals /= np.float32(np.sqrt(np.dot(vals, vals)))
         return ids, vals.astype(np.float32)
 
