@@ -109,6 +109,10 @@ def load_model(path: str | os.PathLike[str], sha256: str | None = None,
         try:
             import keras
 
+            # Register ks.layers with Keras so models that hold them load (safe mode
+            # finds only registered classes), whatever the import order was.
+            import keras_sanitize.integrations.layers  # noqa: F401
+
             return keras.saving.load_model(target, custom_objects=dict(custom_objects or {}),
                                            compile=compile, safe_mode=True)
         except Exception as exc:

@@ -62,6 +62,8 @@ class ToArray(Encoder):
         (2, 2)
     """
 
+    modality = "tensor"
+
     def __init__(self, max_elements: int | None = DEFAULT_MAX_ELEMENTS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_elements = check_number(
@@ -144,6 +146,8 @@ class Cast(Encoder):
         >>> Cast("uint8")(np.array([-5.0, 300.0])).tolist()
         [0, 255]
     """
+
+    modality = "tensor"
 
     def __init__(
         self, dtype: str = "float32", scale: float | None = None, offset: float | None = None, **kwargs: Any

@@ -24,6 +24,8 @@ class ReplaceNonFinite(Filter):
         [1.0, 0.0]
     """
 
+    modality = "tensor"
+
     def __init__(
         self,
         nan: float = 0.0,
@@ -79,6 +81,8 @@ class Clip(Filter):
         >>> Clip(0, 1)(np.array([-1.0, 0.5, 3.0])).tolist()
         [0.0, 0.5, 1.0]
     """
+
+    modality = "tensor"
 
     def __init__(self, min_value: float | None = None, max_value: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -173,6 +173,8 @@ class TensorSpec(Validator):
         ('tensor.out_of_range',)
     """
 
+    modality = "tensor"
+
     def __init__(
         self,
         dtypes: Iterable[str] | None = tuple(sorted(NUMERIC_DTYPES)),
@@ -239,6 +241,8 @@ class DTypeAllowlist(Validator):
         ('tensor.dtype',)
     """
 
+    modality = "tensor"
+
     def __init__(self, dtypes: Iterable[str] = tuple(sorted(NUMERIC_DTYPES)), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dtypes = check_dtypes(type(self).__name__, dtypes) or ()
@@ -263,6 +267,8 @@ class ShapeSpec(Validator):
         >>> ShapeSpec([None, 4]).run(np.zeros((8, 4))).ok
         True
     """
+
+    modality = "tensor"
 
     def __init__(self, shape: Sequence[int | None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -289,6 +295,8 @@ class Finite(Validator):
         ('tensor.non_finite',)
     """
 
+    modality = "tensor"
+
     def check(self, value: Any, ctx: Context) -> None:
         if not isinstance(value, np.ndarray):
             _not_array(ctx, value)
@@ -305,6 +313,8 @@ class ValueRange(Validator):
         >>> ValueRange(0, 1).run(np.array([0.5, 2.0])).codes
         ('tensor.out_of_range',)
     """
+
+    modality = "tensor"
 
     def __init__(self, min_value: float | None = None, max_value: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -335,6 +345,8 @@ class SizeBudget(Validator):
         >>> SizeBudget(max_elements=10).run(np.zeros(11)).codes
         ('tensor.too_many_elements',)
     """
+
+    modality = "tensor"
 
     def __init__(
         self,

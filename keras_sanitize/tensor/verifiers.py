@@ -29,6 +29,8 @@ class ProbabilitySimplex(Verifier):
         ('tensor.not_probability',)
     """
 
+    modality = "tensor"
+
     def __init__(self, axis: int = -1, atol: float = 1e-3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
