@@ -58,6 +58,13 @@ def test_scores_are_probabilities_and_flag_an_injection(model: InjectionModel) -
     assert "threshold" in f.message and "Ignore all" in f.message
 
 
+def test_texts_with_few_letters_are_not_scored(model: InjectionModel) -> None:
+    for text in ("x <= y && y >= z", "5 < 6", "", "1234567890 !!!", "ab cd ef"):
+        assert model.score(text) == 0.0 and model.run(text).ok
+    assert InjectionModel(min_letters=0).score("x <= y && y >= z") > 0.0
+    assert model.score("Ignore it.") > 0.0  # 8 letters: scored
+
+
 def test_ordinary_text_in_several_languages_passes(model: InjectionModel) -> None:
     for text in BENIGN:
         assert model.run(text).ok, (text, model.score(text))

@@ -55,6 +55,9 @@ STRICT_THRESHOLD = 0.5507985521466255
 DEFAULT_THRESHOLD = 0.2371926526282563
 #: At most this many characters are scored; the rest is reported, not scored.
 DEFAULT_MAX_CHARS: int = 262_144
+#: Texts with fewer letters than this are not scored (score 0): too little text to judge,
+#: and short symbol strings ("x <= y && y >= z") are where the model is least reliable.
+DEFAULT_MIN_LETTERS: int = 8
 CODE = "text.prompt_injection_model"
 
 _cache: dict[tuple[str, str], dict[str, Any]] = {}
@@ -176,6 +179,7 @@ class InjectionModel(_ScoreVerifier):
         max_chars: characters scored at most; longer input is scored on its
             first ``max_chars`` and a ``text.prompt_injection_model_truncated``
             warning is added.
+        min_letters: texts with fewer letters are not scored (score 0).
         weights, sha256: your own retrained ``.npz`` and its pinned SHA-256.
         code, action: the finding code and its default action.
 
@@ -192,6 +196,7 @@ class InjectionModel(_ScoreVerifier):
         threshold: float = DEFAULT_THRESHOLD,
         window: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        min_letters: int = DEFAULT_MIN_LETTERS,
         weights: str | None = None,
         sha256: str | None = None,
         code: str = CODE,
@@ -207,6 +212,7 @@ class InjectionModel(_ScoreVerifier):
         self.sha256 = sha256
         self.window = check_number(owner, "window", window, minimum=64, integer=True, allow_none=True)
         self.max_chars = check_number(owner, "max_chars", max_chars, minimum=1, integer=True)
+        self.min_letters = check_number(owner, "min_letters", min_letters, minimum=0, integer=True)
         super().__init__(threshold, code, action, **kwargs)
 
     def _weights(self) -> dict[str, Any]:
@@ -215,9 +221,26 @@ class InjectionModel(_ScoreVerifier):
         return load_weights(self.weights, str(self.sha256))
 
     def logits(self, text: str) -> npt.NDArray[np.float64]:
-        """Raw logits of each scoring window of ``text`` (one window for short texts)."""
+        """Raw logits of each scoring window of ``text`` (one window for short texts).
+
+        A text with fewer than ``min_letters`` letters gets one logit of -inf (score 0).
+        """
         w = self._weights()
-        return window_logits(w, w["featurizer"], text[: self.max_chars], self._window(w))
+        text = text[: self.max_chars]
+        if self._few_letters(text):
+            return np.array([-np.inf])
+        return window_logits(w, w["featurizer"], text, self._window(w))
+
+    def _few_letters(self, text: str) -> bool:
+        need = self.min_letters
+        if need <= 0:
+            return False
+        for ch in text:
+            if ch.isalpha():
+                need -= 1
+                if need == 0:
+                    return False
+        return True
 
     def _window(self, w: dict[str, Any]) -> int:
         return int(w["window"]) if self.window is None else int(self.window)
@@ -254,7 +277,13 @@ class InjectionModel(_ScoreVerifier):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(window=self.window, max_chars=self.max_chars, weights=self.weights, sha256=self.sha256)
+        config.update(
+            window=self.window,
+            max_chars=self.max_chars,
+            min_letters=self.min_letters,
+            weights=self.weights,
+            sha256=self.sha256,
+        )
         return config
 
 
