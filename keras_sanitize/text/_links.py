@@ -25,6 +25,8 @@ __all__ = ["DEFAULT_BAD_SCHEMES", "DEFAULT_FRAGMENT_PATTERNS", "FragmentFilter",
 _MD_LINK = re2.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _BARE_SCHEME = re2.compile(r"(?i)\b(javascript|vbscript|livescript|data)\s*:")
 _HOST = re.compile(r"^[a-z][a-z0-9+.-]*://([^/?#:@\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
+#: Rounds of link removal before remaining link syntax is broken up instead.
+MAX_PASSES = 8
 #: Schemes refused in links.
 DEFAULT_BAD_SCHEMES: frozenset[str] = frozenset({"javascript", "vbscript", "livescript", "data", "file"})
 
@@ -81,7 +83,16 @@ class LinkFilter(Filter):
                     return str(label)
                 return str(m.group(0))
 
-            text = _recompose(text, _MD_LINK.sub(fix, text))
+            # Removing an outer link can expose an inner one: repeat (each pass is linear),
+            # and past MAX_PASSES break every remaining "](" so no link can form at all.
+            for _ in range(MAX_PASSES):
+                cleaned = _recompose(text, _MD_LINK.sub(fix, text))
+                if cleaned == text:
+                    break
+                text = cleaned
+            else:
+                removed.append({"kind": "nesting", "url": ""})
+                text = text.replace("](", "] (")
         if removed:
             ctx.add(
                 "text.dangerous_link",
