@@ -233,6 +233,8 @@ def test_hostile_shapes_stay_linear_per_stage(stage: ks.Stage, text: str) -> Non
         "l<script>x</script>\u0301",
         "&#1;<a href='java&#1;script:x'>k</a>",
         "\u200dstart and end\u200d",
+        "![a](http://x/?q=![a](http://x/?q=![a](http://x/?q=y)))",
+        "a\u0301\u0301\u200d\u200d\u0301\u0301\u0301\u0301\u0301",
     ],
 )
 def test_sanitized_output_is_stable(pipe: ks.Pipeline, text: str) -> None:
