@@ -109,7 +109,34 @@ def accuracy(full: list[str]) -> list[Row]:
         rows.append(Row("injection/benign-lang", f"frr_multilingual {lang} ({len(texts)})",
                         note=f"FPR model {fm:.4f}, rules+model {fe:.4f}"))  # fmt: skip
     full.append("\n".join(lines) + "\n")
+    rows.append(_per_language(data, scorers["model strict"], full))
     return rows
+
+
+Scorer = tuple[Callable[[Sequence[str]], np.ndarray], float]
+
+
+def _per_language(data: Any, scorer: Scorer, full: list[str]) -> Row:
+    """Model FPR (strict threshold) on up to 300 program messages per language (>= 100 messages)."""
+    import random
+
+    score, thr = scorer
+    res = []
+    for lang, texts in sorted(data.system_messages_by_language().items()):
+        pool = sorted(texts)
+        random.Random(3).shuffle(pool)
+        if len(pool) >= 100:
+            res.append((float(np.mean(score(pool[:300]) >= thr)), lang, min(300, len(pool))))
+    if not res:
+        return Row("injection/benign-lang", "program messages per language: none on this host")
+    res.sort(reverse=True)
+    over = sum(r[0] > 0.005 for r in res)
+    worst = ", ".join(f"{lang} {fpr:.3f}" for fpr, lang, _ in res[:5])
+    full.append(f"program messages, {len(res)} languages: mean model-strict FPR "
+                f"{np.mean([r[0] for r in res]):.4f}; {over} above 0.5%; worst {worst}\n")  # fmt: skip
+    mean = np.mean([r[0] for r in res])
+    return Row("injection/benign-lang", f"program messages, {len(res)} languages (model strict)",
+               note=f"mean FPR {mean:.4f}; {over} langs > 0.5%; worst {worst}")  # fmt: skip
 
 
 def latency() -> list[Row]:

@@ -203,14 +203,11 @@ def harmful_requests() -> list[Item]:
     return [(t, 0) for t in out]
 
 
-def system_messages(limit: int = 4000, seed: int = 11) -> list[Item]:
-    """Translated program messages from the host's gettext catalogs (/usr/share/locale).
-
-    Ordinary UI text in ~100 languages; evaluation only, and absent on hosts
-    without translations (then empty).
-    """
-    texts: set[str] = set()
+def system_messages_by_language() -> dict[str, set[str]]:
+    """Translated program messages from the host's gettext catalogs, by language code."""
+    out: dict[str, set[str]] = {}
     for path in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
+        lang = path.split("/")[4].split("_")[0].split("@")[0]
         try:
             with open(path, "rb") as fh:
                 cat = gettext.GNUTranslations(fh)
@@ -218,7 +215,17 @@ def system_messages(limit: int = 4000, seed: int = 11) -> list[Item]:
             continue
         for v in cat._catalog.values():
             if isinstance(v, str) and 20 <= len(v) <= 2000 and "%" not in v:
-                texts.add(v.strip())
+                out.setdefault(lang, set()).add(v.strip())
+    return out
+
+
+def system_messages(limit: int = 4000, seed: int = 11) -> list[Item]:
+    """Translated program messages from the host's gettext catalogs (/usr/share/locale).
+
+    Ordinary UI text in ~100 languages; evaluation only, and absent on hosts
+    without translations (then empty).
+    """
+    texts: set[str] = set().union(*system_messages_by_language().values())
     rng = random.Random(seed)
     pool = sorted(texts)
     rng.shuffle(pool)
