@@ -141,6 +141,33 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
     assert not report.ok and report.codes == ("text.prompt_injection_model_unavailable",)
 
 
+def test_malformed_weights_are_refused(tmp_path: Path) -> None:
+    import keras_sanitize as ks
+
+    w = dict(np.load(im.NPZ_PATH, allow_pickle=False))
+    w["out_kernel"] = w["out_kernel"][:3]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **w)
+    with pytest.raises(ArtifactError):
+        im.load_weights(bad, ks.artifacts.sha256(bad))
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, **{**w, "meta": np.array([{"x": 1}], dtype=object)})
+    with pytest.raises(ArtifactError):
+        im.load_weights(pickled, ks.artifacts.sha256(pickled))
+
+
+def test_a_keras_model_object_works_directly() -> None:
+    pytest.importorskip("jax")
+    import keras
+
+    model = keras.Sequential([keras.Input((2**14,)), keras.layers.Dense(1, activation="sigmoid")])
+    mv = ModelVerifier(model, "hashed_ngrams", threshold=0.99)
+    scores = mv.score_batch(["hello", "world", "again"])
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+    thr = mv.calibrate(BENIGN, fpr=0.0)
+    assert all(mv.run(t).ok for t in BENIGN) and thr <= 1.0
+
+
 def test_inference_does_not_import_a_keras_backend() -> None:
     code = (
         "import sys\n"

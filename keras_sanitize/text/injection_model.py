@@ -17,6 +17,9 @@ sets the threshold from your own benign traffic.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,8 +78,17 @@ def verify_artifact(path: str | Path, sha256: str) -> None:
     verify(path, sha256=sha256)
 
 
+_SHAPES = {"dense1_kernel": 2, "dense1_bias": 1, "out_kernel": 2, "out_bias": 1, "platt": 1}
+_SCALARS = ("bits", "window", "threshold")
+
+
 def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
     """Load (once, cached) the numpy weights after checking the pinned hash.
+
+    The file is hashed with :func:`keras_sanitize.artifacts.verify`, read once
+    into memory, and the bytes that are parsed are hashed again (so the file
+    cannot be swapped between check and load); ``np.load`` runs with
+    ``allow_pickle=False``, and the arrays' shapes are checked.
 
     Example:
         >>> w = load_weights()
@@ -89,11 +101,36 @@ def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[
         if hit is not None:
             return hit
         verify_artifact(path, sha256)
-        with np.load(path, allow_pickle=False) as npz:
-            weights = {k: npz[k] for k in npz.files}
+        raw = Path(path).read_bytes()
+        if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
+            raise ArtifactError(f"{path} changed after its hash was checked; refusing to load it")
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                weights: dict[str, Any] = {k: npz[k] for k in npz.files}
+            _check_weights(weights)
+        except (ValueError, KeyError, OSError, TypeError) as exc:
+            raise ArtifactError(f"{path}: not injection-model weights: {exc}") from None
         weights["featurizer"] = Featurizer(int(weights["bits"]))
         _cache[key] = weights
         return weights
+
+
+def _check_weights(w: dict[str, Any]) -> None:
+    for name, ndim in _SHAPES.items():
+        if w[name].ndim != ndim or w[name].dtype.kind != "f" or not np.isfinite(w[name]).all():
+            raise ValueError(f"{name} must be a finite float array of rank {ndim}")
+    for name in _SCALARS:
+        if w[name].shape != ():
+            raise ValueError(f"{name} must be a scalar")
+    bits, hidden = int(w["bits"]), w["dense1_kernel"].shape[1]
+    if not (4 <= bits <= 24 and w["dense1_kernel"].shape[0] == 2**bits and int(w["window"]) >= 64):
+        raise ValueError(f"bits={bits} and dense1_kernel {w['dense1_kernel'].shape} disagree")
+    if (
+        w["dense1_bias"].shape != (hidden,)
+        or w["out_kernel"].shape != (hidden, 1)
+        or w["platt"].shape != (2,)
+    ):
+        raise ValueError("layer shapes disagree")
 
 
 def calibrate_threshold(benign_scores: npt.ArrayLike, fpr: float) -> float:
