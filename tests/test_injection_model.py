@@ -166,6 +166,21 @@ def test_a_keras_model_object_works_directly() -> None:
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
     thr = mv.calibrate(BENIGN, fpr=0.0)
     assert all(mv.run(t).ok for t in BENIGN) and thr <= 1.0
+    eager = ModelVerifier(model, "hashed_ngrams", call="call")
+    np.testing.assert_allclose(eager.score_batch(["hello", "world"]), scores[:2], atol=1e-5)
+    assert mv._runner(model) == model.predict_on_batch  # compiled, no predict() overhead
+
+    class HubLike:  # a KerasHub task: predict_on_batch preprocesses again
+        preprocessor = staticmethod(lambda ts: ts)
+
+        def __call__(self, x: list[str]) -> np.ndarray:
+            return np.zeros(len(x))
+
+        def predict_on_batch(self, x: list[str]) -> np.ndarray:
+            raise AssertionError("would preprocess twice")
+
+    hub = HubLike()
+    assert ModelVerifier(hub, preprocess=hub.preprocessor).score("hi") == 0.0
 
 
 def test_inference_does_not_import_a_keras_backend() -> None:

@@ -67,8 +67,9 @@ class ModelVerifier(_ScoreVerifier):
     ``model`` is called once per batch on ``preprocess(texts)`` (or on the list
     of texts when ``preprocess`` is ``None``) and must return one score per
     text: shape ``(n,)``, ``(n, 1)`` or ``(n, k)`` (column ``positive_index``).
-    Keras models are called directly (``model(x)``), not through ``predict()``,
-    so a single prompt pays no ``predict`` overhead. NaN scores count as 1.
+    Keras models run through their compiled ``predict_on_batch`` (see ``call``),
+    not ``predict()``, so a single prompt pays no ``predict`` overhead. NaN
+    scores count as 1.
 
     ``model`` may also be the path of a ``.keras`` file with its pinned
     ``sha256``: it is then loaded lazily through ``ks.load_model`` (hash check,
@@ -85,6 +86,11 @@ class ModelVerifier(_ScoreVerifier):
         output: ``"probability"`` or ``"logits"`` (sigmoid / softmax applied).
         positive_index: the injection column of a multi-column output.
         batch_size: texts per model call in :meth:`score_batch`.
+        call: how a Keras model is run: ``"predict_on_batch"`` (compiled, no
+            ``predict()`` overhead), ``"call"`` (``model(x)``, eager), or
+            ``"auto"``: ``predict_on_batch`` when the model has it, unless the
+            model has its own ``preprocessor`` (a KerasHub task, whose
+            ``predict_on_batch`` preprocesses again) and ``preprocess`` is given.
 
     Example:
         >>> import numpy as np
@@ -105,6 +111,7 @@ class ModelVerifier(_ScoreVerifier):
         output: str = "probability",
         positive_index: int = -1,
         batch_size: int = 64,
+        call: str = "auto",
         code: str = CODE,
         action: str = "reject",
         **kwargs: Any,
@@ -133,6 +140,7 @@ class ModelVerifier(_ScoreVerifier):
         self.output = check_choice(owner, "output", output, ["probability", "logits"])
         self.positive_index = check_number(owner, "positive_index", positive_index, integer=True)
         self.batch_size = check_number(owner, "batch_size", batch_size, minimum=1, integer=True)
+        self.call = check_choice(owner, "call", call, ["auto", "predict_on_batch", "call"])
         self._loaded: Any = None
         self._lock = threading.Lock()
 
@@ -146,6 +154,14 @@ class ModelVerifier(_ScoreVerifier):
                 self._loaded = load_model(self.model, sha256=self.sha256, compile=False)
             return self._loaded
 
+    def _runner(self, model: Any) -> Callable[[Any], Any]:
+        pob = getattr(model, "predict_on_batch", None)
+        if self.call == "call" or not callable(pob):
+            return model  # type: ignore[no-any-return]
+        if self.call == "auto" and self.preprocess is not None and hasattr(model, "preprocessor"):
+            return model  # type: ignore[no-any-return]
+        return pob  # type: ignore[no-any-return]
+
     def score_batch(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """Scores in [0, 1]; errors of the model itself propagate (``process`` fails closed)."""
         model = self._callable()
@@ -153,11 +169,12 @@ class ModelVerifier(_ScoreVerifier):
             _PREPROCESSORS[self.preprocess] if isinstance(self.preprocess, str) else self.preprocess
         )
         texts = list(texts)
+        run = self._runner(model)
         out = []
         for i in range(0, len(texts), self.batch_size):
             chunk = texts[i : i + self.batch_size]
             x = prep(chunk) if prep is not None else chunk
-            out.append(_to_scores(model(x), len(chunk), self.output, self.positive_index))
+            out.append(_to_scores(run(x), len(chunk), self.output, self.positive_index))
         return np.concatenate(out) if out else np.zeros(0)
 
     def process(self, value: Any, ctx: Context) -> Any:
@@ -184,6 +201,7 @@ class ModelVerifier(_ScoreVerifier):
             output=self.output,
             positive_index=self.positive_index,
             batch_size=self.batch_size,
+            call=self.call,
         )
         return config
 
