@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 ROOT = Path(__file__).resolve().parents[1]
+# Test helper modules (tests/_*.py) import by name under --import-mode=importlib.
+sys.path.insert(0, str(ROOT / "tests"))
 SHARED = Path(os.environ.get("KERAS_SANITIZE_SHARED", ROOT.parent / "shared"))
 CORPORA = SHARED / "corpora"
 
