@@ -58,6 +58,17 @@ def test_scores_are_probabilities_and_flag_an_injection(model: InjectionModel) -
     assert "threshold" in f.message and "Ignore all" in f.message
 
 
+def test_batched_scores_equal_one_by_one_scores(model: InjectionModel) -> None:
+    texts = [INJECTION, *BENIGN, "", "x <= y", DOCUMENT * 5 + INJECTION, "\ud800 lone surrogate text"]
+    batched = model.score_batch(texts)
+    a, b = (float(x) for x in im.load_weights()["platt"])
+    single = np.array([float(sigmoid(np.array(a * model.logits(t).max() + b))) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    for t, s in zip(texts, batched):
+        r = model.run(t)
+        assert (not r.ok) == (s >= model.threshold) or abs(s - model.threshold) < 1e-5
+
+
 def test_texts_with_few_letters_are_not_scored(model: InjectionModel) -> None:
     for text in ("x <= y && y >= z", "5 < 6", "", "1234567890 !!!", "ab cd ef"):
         assert model.score(text) == 0.0 and model.run(text).ok
