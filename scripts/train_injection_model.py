@@ -292,6 +292,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--no-lodo", action="store_true", help="skip leave-one-dataset-out runs")
     ap.add_argument("--calibrate-only", action="store_true", help="recheck the shipped calibration")
+    ap.add_argument("--check", action="store_true", help="retrain; compare with the shipped weights only")
     args = ap.parse_args()
     t0 = time.time()
     all_sets = data.load_all()
@@ -303,6 +304,12 @@ def main() -> None:
         return
     scorer = train_recipe(train_sets, held, SEED)
     print(f"trained shipped model in {time.time() - t0:.0f}s; validation {scorer.validation}")
+    if args.check:
+        with np.load(OUT / "injection_model.npz", allow_pickle=False) as npz:
+            diff = max(float(np.abs(npz[k] - v).max()) for k, v in scorer.weights.items())
+            print(f"max |weight difference| vs shipped: {diff:.3g}; threshold "
+                  f"{scorer.threshold} vs {float(npz['threshold'])}")  # fmt: skip
+        return
     tests = {n: all_sets[n] for n in (*data.TEST, *data.EVAL_ONLY) if n in all_sets}
     test_metrics = ev.evaluate(scorer, tests, ev.reference_benign(tests))
 

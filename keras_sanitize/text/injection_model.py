@@ -32,7 +32,13 @@ from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ArtifactError, ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, check_number
-from keras_sanitize.text._injection_features import Featurizer, forward_batch, sigmoid, window_logits
+from keras_sanitize.text._injection_features import (
+    Featurizer,
+    forward,
+    forward_batch,
+    sigmoid,
+    window_logits,
+)
 from keras_sanitize.text._model_verifier import ModelVerifier, hashed_ngrams
 from keras_sanitize.text._score_verifier import CODE, _ScoreVerifier, calibrate_threshold
 from keras_sanitize.text.encoders import require_str
@@ -238,7 +244,10 @@ class InjectionModel(_ScoreVerifier):
         feat: Featurizer = w["featurizer"]
         for k in range(0, len(pieces), _CHUNK):
             chunk = pieces[k : k + _CHUNK]
-            logits = forward_batch(w, *feat.batch(chunk), len(chunk))
+            if len(chunk) == 1:  # the one-text path is faster for a single window
+                logits = np.array([forward(w, *feat(chunk[0]))])
+            else:
+                logits = forward_batch(w, *feat.batch(chunk), len(chunk))
             np.maximum.at(z, np.asarray(owner[k : k + _CHUNK]), logits)
         return sigmoid(a * z + b)
 
