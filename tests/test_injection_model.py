@@ -213,6 +213,8 @@ def test_bad_arguments_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         InjectionModel(code="text.bad_words")
     with pytest.raises(ConfigError):
+        InjectionModel(weights="x.npz", sha256="not-a-digest")
+    with pytest.raises(ConfigError):
         ModelVerifier(42)
     with pytest.raises(ConfigError):
         ModelVerifier("model.keras")

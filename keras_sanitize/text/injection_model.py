@@ -187,6 +187,10 @@ class InjectionModel(_ScoreVerifier):
             raise ConfigError(
                 f"{owner}: weights and sha256 go together. Received: weights={weights!r}, sha256={sha256!r}"
             )
+        if sha256 is not None and not (
+            isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+        ):
+            raise ConfigError(f"{owner}: sha256 must be 64 lowercase hex digits. Received: {sha256!r}")
         self.weights = weights
         self.sha256 = sha256
         self.window = check_number(owner, "window", window, minimum=64, integer=True, allow_none=True)
