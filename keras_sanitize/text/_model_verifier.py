@@ -119,9 +119,13 @@ class ModelVerifier(_ScoreVerifier):
         super().__init__(threshold, code, action, **kwargs)
         owner = type(self).__name__
         if isinstance(model, str):
-            if sha256 is None:
+            ok = (
+                isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+            )
+            if not ok:
                 raise ConfigError(
-                    f"{owner}: a model path needs its pinned sha256. Received: model={model!r}, sha256=None"
+                    f"{owner}: a model path needs its pinned sha256 (64 lowercase hex digits). "
+                    f"Received: model={model!r}, sha256={sha256!r}"
                 )
         elif not callable(model):
             raise ConfigError(f"{owner}: model must be callable or a .keras path. Received: {echo(model)}")
