@@ -14,7 +14,7 @@ from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 
 __all__ = ["CODE", "calibrate_threshold"]
 
-CODE = "text.prompt_injection_model"
+CODE = "text.prompt_injection.model"
 
 
 def calibrate_threshold(benign_scores: npt.ArrayLike, fpr: float) -> float:
