@@ -32,7 +32,8 @@ def default(
     3. filters: strip invisible/bidi characters, Unicode ``normalization``,
        then the prompt-injection rules (reject at ``injection_threshold``,
        warn at ``injection_warn_threshold``) on the text with its markup still
-       in place (fake ``</user>`` delimiters are evidence), then HTML
+       in place (fake ``</user>`` delimiters are evidence), the prompt-injection
+       model (``InjectionModel`` at its strict threshold), then HTML
        (``html_engine``, ``html_mode``), markdown links and template fragments
        (warning).
 
@@ -59,6 +60,7 @@ def default(
         verifiers.PromptInjectionRules(
             threshold=injection_threshold, warn_threshold=injection_warn_threshold
         ),
+        verifiers.InjectionModel(threshold=verifiers.InjectionModel.STRICT_THRESHOLD),
         filters.HtmlSanitizer(engine=html_engine, mode=html_mode),
         filters.LinkFilter(),
         filters.FragmentFilter(),

@@ -323,3 +323,10 @@ class PromptInjectionRules(Verifier):
             decode=self.decode,
         )
         return config
+
+
+from keras_sanitize.text.injection_model import (  # noqa: E402, I001 - re-export the model verifiers
+    InjectionEnsemble as InjectionEnsemble,  # noqa: PLC0414
+    InjectionModel as InjectionModel,  # noqa: PLC0414
+    ModelVerifier as ModelVerifier,  # noqa: PLC0414
+)
