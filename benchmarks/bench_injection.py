@@ -161,6 +161,9 @@ def latency() -> list[Row]:
         def keras_predict() -> Any:
             return keras_model.predict(im.hashed_ngrams([PROMPT_1KB]), verbose=0)
 
+        def keras_compiled() -> Any:
+            return keras_model.predict_on_batch(im.hashed_ngrams([PROMPT_1KB]))
+
         def keras_batch() -> Any:
             return np.asarray(keras_model(im.hashed_ngrams(batch)))
 
@@ -170,6 +173,9 @@ def latency() -> list[Row]:
         rows.append(compare("injection/latency", "InjectionModel.score, one 1 KB prompt",
                             lambda: model.score(PROMPT_1KB), "keras model.predict(x)",
                             keras_predict, repeat=3))  # fmt: skip
+        rows.append(compare("injection/latency", "InjectionModel.score, one 1 KB prompt",
+                            lambda: model.score(PROMPT_1KB), "keras predict_on_batch (jit)",
+                            keras_compiled))  # fmt: skip
         r = compare("injection/latency", "InjectionModel.score_batch, 64 x 1 KB",
                     lambda: model.score_batch(batch), "keras model(x), batch of 64", keras_batch)  # fmt: skip
         r.note = (
