@@ -32,7 +32,6 @@ check-libmagic:
 
 lint: install
 	$(VENV)/bin/ruff check keras_sanitize tests benchmarks fuzz examples
-	$(VENV)/bin/ruff format --check keras_sanitize || true
 
 typecheck: install
 	$(VENV)/bin/mypy

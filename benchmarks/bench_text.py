@@ -64,7 +64,16 @@ PHRASES = [
 
 
 def _speed() -> list[Row]:
-    pipe = ks.text.default()
+    rows = []
+    for pipe, which in (
+        (ks.text.default(), "default()"),
+        (ks.text.default(injection_model=False), "default(injection_model=False)"),
+    ):
+        rows.extend(_speed_of(pipe, which))
+    return rows
+
+
+def _speed_of(pipe: ks.Pipeline, which: str) -> list[Row]:
     rows = []
     for label, text, goal in (
         ("plain ASCII", PLAIN_1K, "<= 10x"),
@@ -73,8 +82,8 @@ def _speed() -> list[Row]:
     ):
         row = compare(
             "text",
-            f"default() on 1 KB {label}",
-            lambda t=text: pipe.run(t),
+            f"{which}, 1 KB {label}",
+            lambda t=text, p=pipe: p.run(t),
             "nh3.clean",
             lambda t=text: nh3.clean(t),
             goal=goal,
@@ -82,6 +91,8 @@ def _speed() -> list[Row]:
         if row.seconds:
             row.note = f"{len(text.encode()) / row.seconds / 1e6:.1f} MB/s"
         rows.append(row)
+    if which != "default()":
+        return rows
     det = PromptInjectionRules()
     rows.append(
         compare(

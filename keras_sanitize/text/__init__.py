@@ -23,6 +23,7 @@ def default(
     injection_threshold: float = verifiers.DEFAULT_THRESHOLD,
     injection_warn_threshold: float = verifiers.DEFAULT_WARN_THRESHOLD,
     normalization: str = "NFC",
+    injection_model: bool = True,
 ) -> Pipeline:
     """The default text pipeline, in order:
 
@@ -33,7 +34,9 @@ def default(
        then the prompt-injection rules (reject at ``injection_threshold``,
        warn at ``injection_warn_threshold``) on the text with its markup still
        in place (fake ``</user>`` delimiters are evidence), the prompt-injection
-       model (``InjectionModel`` at its strict threshold), then HTML
+       model (``InjectionModel`` at its strict threshold, as a *warning*: it misfires
+       on some ordinary text; ``injection_model=False``
+       leaves it out, for ~0.25 ms less per 1 KB and rules-only detection), then HTML
        (``html_engine``, ``html_mode``), markdown links and template fragments
        (warning).
 
@@ -60,7 +63,13 @@ def default(
         verifiers.PromptInjectionRules(
             threshold=injection_threshold, warn_threshold=injection_warn_threshold
         ),
-        verifiers.InjectionModel(threshold=verifiers.InjectionModel.STRICT_THRESHOLD),
+        *(
+            # Advisory only: held-out false alarms (even 'Hello, world') are too many to
+            # refuse on the model alone; escalate with policy {"text.prompt_injection.model": "reject"}.
+            [verifiers.InjectionModel(threshold=verifiers.InjectionModel.STRICT_THRESHOLD, action="warn")]
+            if injection_model
+            else []
+        ),
         filters.HtmlSanitizer(engine=html_engine, mode=html_mode),
         filters.LinkFilter(),
         filters.FragmentFilter(),
