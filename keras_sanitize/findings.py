@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -241,7 +241,3 @@ class Report:
         lines = [self.summary()] + [f"  {f}" for f in self.findings]
         return "\n".join(lines)
 
-
-def merge_findings(groups: Sequence[Sequence[Finding]]) -> tuple[Finding, ...]:
-    """Concatenate finding groups into one tuple."""
-    return tuple(f for g in groups for f in g)

@@ -38,7 +38,7 @@ def _call_stage(stage: Stage, value: Any, ctx: Context) -> tuple[Any, bool]:
             fatal=True,
         )
         return None, True
-    except (Exception, RecursionError, MemoryError) as exc:
+    except Exception as exc:
         ctx.add(
             "core.internal_error",
             f"stage {stage.name!r} raised {type(exc).__name__} ({echo(str(exc))}) on this "
