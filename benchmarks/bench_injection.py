@@ -122,7 +122,7 @@ def _per_language(data: Any, scorer: Scorer, full: list[str]) -> Row:
 
     score, thr = scorer
     res = []
-    for lang, texts in sorted(data.system_messages_by_language().items()):
+    for lang, texts in sorted(data.ui_messages_by_language(True).items()):
         pool = sorted(texts)
         random.Random(3).shuffle(pool)
         if len(pool) >= 100:

