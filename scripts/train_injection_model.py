@@ -373,7 +373,7 @@ def main() -> None:
     meta = {
         "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED,
         "epochs": EPOCHS, "dropout": [DROPOUT_IN, DROPOUT_HIDDEN], "l2": L2, "lr": LR,
-        "target_validation_fpr": TARGET_FPR, "train_sizes": scorer.train_sizes,
+        "target_validation_fpr": TARGET_FPR, "embed": EMBED, "train_sizes": scorer.train_sizes,
         "test_datasets": list(data.TEST), "validation": scorer.validation,
         "strict_threshold": scorer.strict_threshold,
     }  # fmt: skip
@@ -394,7 +394,8 @@ def main() -> None:
             if name not in all_sets:
                 continue
             t1 = time.time()
-            others = {n: v for n, v in all_sets.items() if n != name and n not in data.EVAL_ONLY}
+            out = {name, *ev.FAMILIES.get(name, ()), *data.EVAL_ONLY}
+            others = {n: v for n, v in all_sets.items() if n not in out}
             s = train_recipe(others, [t for t, _ in all_sets[name]], SEED)
             lodo[name] = ev.evaluate(s, {name: all_sets[name]}, None)[name]
             print(f"LODO {name}: {lodo[name]} ({time.time() - t1:.0f}s)")
