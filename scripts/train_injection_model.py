@@ -179,19 +179,22 @@ def export(model: Any) -> dict[str, np.ndarray]:
 
 
 def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Fit p = sigmoid(a * logit + b) by Newton's method (validation data only)."""
-    a, b = 1.0, 0.0
-    for _ in range(50):
-        p = sigmoid(a * logits + b)
-        g = np.array([np.sum((p - y) * logits), np.sum(p - y)])
-        s = p * (1 - p) + 1e-9
-        h = np.array([[np.sum(s * logits**2), np.sum(s * logits)], [np.sum(s * logits), np.sum(s)]])
-        h += 1e-6 * np.eye(2)
-        step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(a), float(b)
+    """Fit p = sigmoid(a * logit + b) on validation data only: Platt's smoothed targets,
+    a numerically stable log-loss, minimised by L-BFGS (plain Newton diverges when most
+    logits are saturated)."""
+    from scipy.optimize import minimize
+
+    n_pos, n_neg = float(y.sum()), float((1 - y).sum())
+    t = np.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * logits + ab[1]
+        val = np.sum(np.logaddexp(0, z) - t * z)  # -[t log p + (1-t) log(1-p)]
+        g = sigmoid(z) - t
+        return float(val), np.array([np.sum(g * logits), np.sum(g)])
+
+    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(res.x[0]), float(res.x[1])
 
 
 def split(
