@@ -266,5 +266,6 @@ ORDINARY = [
 
 @pytest.mark.parametrize("text", ORDINARY)
 def test_ordinary_requests_are_not_refused(text: str) -> None:
-    """The model alone never refuses in default(): its held-out false alarms are too many."""
-    assert ks.text.default().run(text).ok
+    """Neither refused nor warned about (the model only warns in default(); see text/__init__.py)."""
+    report = ks.text.default().run(text)
+    assert report.ok and not [c for c in report.codes if c.startswith("text.prompt_injection")]

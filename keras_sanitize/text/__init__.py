@@ -34,8 +34,8 @@ def default(
        then the prompt-injection rules (reject at ``injection_threshold``,
        warn at ``injection_warn_threshold``) on the text with its markup still
        in place (fake ``</user>`` delimiters are evidence), the prompt-injection
-       model (``InjectionModel`` at its strict threshold, as a *warning*: it misfires
-       on some ordinary text; ``injection_model=False``
+       model (``InjectionModel`` at its strict threshold, as a *warning*: on held-out
+       machine-translated prompts it still flags about 1%; ``injection_model=False``
        leaves it out, for ~0.25 ms less per 1 KB and rules-only detection), then HTML
        (``html_engine``, ``html_mode``), markdown links and template fragments
        (warning).
@@ -64,8 +64,9 @@ def default(
             threshold=injection_threshold, warn_threshold=injection_warn_threshold
         ),
         *(
-            # Advisory only: held-out false alarms (even 'Hello, world') are too many to
-            # refuse on the model alone; escalate with policy {"text.prompt_injection.model": "reject"}.
+            # Advisory only: it refuses only if held-out benign FPR at this threshold is <= 0.5% on
+            # every held-out benign set (docs/injection_model.md); escalate with
+            # policy {"text.prompt_injection.model": "reject"}.
             [verifiers.InjectionModel(threshold=verifiers.InjectionModel.STRICT_THRESHOLD, action="warn")]
             if injection_model
             else []
