@@ -368,8 +368,7 @@ def test_held_out_program_messages_false_positive_rate(model: InjectionModel) ->
 
 def test_held_out_translated_injections_are_caught(model: InjectionModel) -> None:
     """PurpleLlama's injections machine-translated into 17 languages (held out with the English ones)."""
-    path = corpus_path(
-        "01_prompt_injection", "purplellama_cyberseceval", "prompt_injection_multilingual_machine_translated.json"
-    )
+    name = "prompt_injection_multilingual_machine_translated.json"
+    path = corpus_path("01_prompt_injection", "purplellama_cyberseceval", name)
     texts = [x["user_input"] for x in json.loads(path.read_text(encoding="utf-8"))]
     assert float(np.mean(model.score_batch(texts) >= model.threshold)) >= TRANSLATED_TPR
