@@ -14,7 +14,12 @@ Protocol (see ``scripts/injection_data.py``):
   for the Platt calibration and the threshold (benign FPR target) and
   nothing else; test figures are measured at that threshold;
 * leave-one-dataset-out: for every dataset X, a model of the same recipe is
-  trained on all other datasets (test sets included) and measured on X.
+  trained on all other datasets (test sets included; translations of X leave
+  with X) and measured on X;
+* ``--select`` runs the model-selection folds on the training pool only, and
+  ``--set NAME=VALUE`` overrides a recipe constant for such a run;
+* training rows are augmented with obfuscations (both classes) and splices
+  (``EMBED`` short injections / benign controls inserted into benign texts).
 """
 
 from __future__ import annotations
@@ -323,7 +328,8 @@ SELECT_SETS = (
 
 def select(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -> None:
     """Model selection on the training pool only: leave-one-dataset-out over ``SELECT_SETS``
-    (held-out sets are not even loaded into these runs); prints each fold's balanced accuracy
+    (held-out sets take no part, except that their near-duplicates are kept out of training);
+    prints each fold's balanced accuracy
     at the calibrated threshold and their mean."""
     accs = {}
     for name in SELECT_SETS:
