@@ -24,6 +24,7 @@ import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 Item = tuple[str, int]
 
@@ -290,7 +291,7 @@ def python_docs(limit: int = 3000, seed: int = 19) -> list[Item]:
     return [(t, 0) for t in pool[:limit]]
 
 
-def _synth() -> object:
+def _synth() -> ModuleType:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import injection_synth
 
@@ -299,17 +300,17 @@ def _synth() -> object:
 
 def synth_benign_chat() -> list[Item]:
     """Hand-written templates of ordinary chat messages in many languages (scripts/injection_synth.py)."""
-    return [(t, 0) for t in _synth().benign_chat()]  # type: ignore[attr-defined]
+    return [(t, 0) for t in _synth().benign_chat()]
 
 
 def synth_hard_benign() -> list[Item]:
     """Hand-written benign messages that use injection trigger words innocently, many languages."""
-    return [(t, 0) for t in _synth().hard_benign()]  # type: ignore[attr-defined]
+    return [(t, 0) for t in _synth().hard_benign()]
 
 
 def synth_injections() -> list[Item]:
     """Hand-written injection templates in many languages (scripts/injection_synth.py)."""
-    return [(t, 1) for t in _synth().injection_synth()]  # type: ignore[attr-defined]
+    return [(t, 1) for t in _synth().injection_synth()]
 
 
 LOADERS: dict[str, Callable[[], list[Item]]] = {

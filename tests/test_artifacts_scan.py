@@ -281,7 +281,9 @@ def test_hdf5_rules(tmp_path, parts):
     assert not (tmp_path / "marker").exists()
 
 
-def test_deflated_weights_are_scanned_too(tmp_path, parts):
+def _deflated_with_external_link(tmp_path, parts):
+    """A deflated .keras whose weights file holds an HDF5 external link."""
+
     def ext(f):
         f["layers/dense/x"] = h5py.ExternalLink("/etc/passwd", "/")
 
@@ -290,6 +292,11 @@ def test_deflated_weights_are_scanned_too(tmp_path, parts):
         zf.writestr("metadata.json", parts.metadata)
         zf.writestr("config.json", json.dumps(parts.config))
         zf.writestr("model.weights.h5", _edit_weights(parts, ext))
+    return path
+
+
+def test_deflated_weights_are_scanned_too(tmp_path, parts):
+    path = _deflated_with_external_link(tmp_path, parts)
     assert "artifact.hdf5_external_link" in scan(path).codes
 
 
@@ -440,14 +447,7 @@ def test_large_compressed_weights_go_through_a_temp_file(tmp_path, parts, monkey
 
     monkeypatch.setattr(_zipscan, "_IN_MEMORY", 0)
 
-    def ext(f):
-        f["layers/dense/x"] = h5py.ExternalLink("/etc/passwd", "/")
-
-    path = tmp_path / "deflated.keras"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("metadata.json", parts.metadata)
-        zf.writestr("config.json", json.dumps(parts.config))
-        zf.writestr("model.weights.h5", _edit_weights(parts, ext))
+    path = _deflated_with_external_link(tmp_path, parts)
     assert "artifact.hdf5_external_link" in scan(path).codes
     assert not list(tmp_path.glob("ks_scan_*"))
 
