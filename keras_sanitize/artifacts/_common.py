@@ -26,10 +26,17 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 class ScanLimits:
     """Resource limits of :func:`~keras_sanitize.artifacts.scan`; every field is overridable.
 
+    The config limits are checked on the raw bytes *before* the JSON is parsed,
+    so a hostile config costs a bounded time and memory whatever its shape
+    (docs/artifacts.md states the bounds).
+
     Attributes:
-        max_config_bytes: largest ``config.json`` / ``model_config`` read.
+        max_config_bytes: largest ``config.json`` / ``model_config`` read (8 MiB: 8x
+            the largest ``keras.applications`` config, NASNetLarge's 1.03 MB).
         max_json_depth: deepest nesting of a config accepted.
-        max_json_nodes: most JSON values walked in one config.
+        max_json_nodes: most JSON values and keys in one config, counted before
+            parsing as the ``,``, ``:``, ``[`` and ``{`` bytes (an upper bound: those
+            inside strings count too; NASNetLarge counts 107,329).
         max_members: most zip members in a ``.keras`` archive.
         zip_ratio: a member expanding more than this many times ...
         zip_bomb_floor: ... and to more than this many bytes is a bomb.
@@ -44,9 +51,9 @@ class ScanLimits:
         50
     """
 
-    max_config_bytes: int = 64 << 20
+    max_config_bytes: int = 8 << 20
     max_json_depth: int = 400
-    max_json_nodes: int = 5_000_000
+    max_json_nodes: int = 400_000
     max_members: int = 10_000
     zip_ratio: int = 100
     zip_bomb_floor: int = 1 << 20
@@ -136,8 +143,13 @@ def normalize_allow(allow_modules: Any) -> tuple[str, ...]:
 
 
 def module_allowed(module: str, allowed: tuple[str, ...]) -> bool:
-    """Whether ``module`` is one of ``allowed`` or inside one of them."""
-    return any(module == a or module.startswith(a + ".") for a in allowed)
+    """Whether ``module`` is a dotted name equal to one of ``allowed`` or inside one of them."""
+    return bool(_MODULE_RE.match(module)) and any(module == a or module.startswith(a + ".") for a in allowed)
+
+
+def dotted(name: str) -> bool:
+    """Whether ``name`` is a dotted Python name (``a.b.c``), as module and class names are."""
+    return bool(_MODULE_RE.match(name))
 
 
 def fspath(path: Any) -> str:

@@ -9,14 +9,18 @@ activations, losses and metrics in ``compile_config``, the function of a
 from __future__ import annotations
 
 import builtins
+import functools
+import importlib.util
 import json
 import re
+from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 from keras_sanitize.findings import Action, Severity, echo
 
-from ._common import Collector, ScanLimits, module_allowed
-from ._formats import looks_like_pickle
+from ._common import DEFAULT_ALLOWED_MODULES, Collector, ScanLimits, dotted, module_allowed
+from ._formats import looks_like_marshal, looks_like_pickle
 
 #: Keras functions that are not modelling code (Keras's own NON_MODELING_APIS, 3.15).
 NON_MODELLING_APIS = frozenset({
@@ -47,17 +51,68 @@ UNSAFE_LAYERS = {
     "TFSMLayer": "loads an external TensorFlow SavedModel whose graph can run arbitrary ops",
     "TorchModuleWrapper": "holds a torch.save() pickle that runs code when unpickled (CVE-2025-49655)",
 }
+#: keras_sanitize's own layers (``ks.layers``): allowed by exact module, class and registered name.
+OWN_LAYERS_MODULE = "keras_sanitize.integrations.layers"
+OWN_LAYERS = frozenset({"TensorGuard", "SqueezeBits", "MedianSmoothing", "LowPass", "PeakNormalize",
+                        "Standardize", "ImageNormalize", "RemoveDC"})
+#: keras_hub functions a config may name by module (besides the generated Keras list).
+KERAS_HUB_FUNCTIONS = frozenset({"keras_hub.src.utils.keras_utils.gelu_approximate"})
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _FILE_KEYS = frozenset({"vocabulary", "merges", "proto", "vocabulary_file", "vocab_file", "idf_weights"})
 _SKIP_STR_KEYS = frozenset({"name", "class_name", "registered_name", "code"})
 _PATHLIKE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|/|~[/\\]|\\\\|[A-Za-z]:[\\/])")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CODE_FIRST = frozenset("4Ygc\x80")
+# "package>Name" as register_keras_serializable writes it; packages may hold '-' and '.'.
+_REGISTERED = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}(?:>[A-Za-z_][A-Za-z0-9_.]{0,127})?$")
+
+
+@functools.lru_cache(maxsize=1)
+def keras_functions() -> frozenset[str]:
+    """Exact ``module.name`` references into Keras that a config may make (generated data file)."""
+    text = resources.files("keras_sanitize").joinpath("data", "keras_functions.txt").read_text("utf-8")
+    names = (line.strip() for line in text.splitlines())
+    return frozenset(n for n in names if n and not n.startswith("#")) | KERAS_HUB_FUNCTIONS
+
+
+@functools.lru_cache(maxsize=256)
+def installed(top: str) -> bool:
+    """Whether the top-level package ``top`` can be imported here (found, never imported)."""
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _path_like_name(name: str) -> bool:
     if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", name):
         return True
     return ".." in re.split(r"[/\\]", name)
+
+
+def within_budget(raw: bytes, source: str, limits: ScanLimits, col: Collector) -> bool:
+    """Refuse, before parsing, a config whose size or value count exceeds the limits.
+
+    ``json.loads`` builds every value before any limit can apply, and a Python value
+    costs 50-300 bytes (an empty list in a 3-byte ``[],``), so the count comes first:
+    each value or key but the first follows a ``,`` or ``:`` or opens with ``[``/``{``.
+    Counting those bytes is a C-speed upper bound (separators inside strings count too).
+    """
+    if len(raw) > limits.max_config_bytes:
+        col.add("artifact.config_too_large",
+                f"{source} is {len(raw)} bytes; limit is {limits.max_config_bytes} (max_config_bytes). "
+                "Raise ScanLimits.max_config_bytes if a genuine model is that large",
+                Severity.HIGH, fatal=True, bytes=len(raw), limit=limits.max_config_bytes)
+        return False
+    values = _values(raw)
+    if values > limits.max_json_nodes:
+        col.add("artifact.config_too_large",
+                f"{source} holds up to {values} JSON values and keys (counted from its separators before "
+                f"parsing); limit is {limits.max_json_nodes} (max_json_nodes). Parsing it would build "
+                "that many Python objects. Raise ScanLimits.max_json_nodes if a genuine model is that large",
+                Severity.HIGH, fatal=True, values=values, limit=limits.max_json_nodes)
+        return False
+    return True
 
 
 def parse_config(raw: bytes, source: str, col: Collector) -> Any:
@@ -98,6 +153,7 @@ class _Walker:
     def __init__(self, source: str, allowed: tuple[str, ...], limits: ScanLimits, col: Collector) -> None:
         self.source = source
         self.allowed = allowed
+        self.user_allowed = tuple(a for a in allowed if a not in DEFAULT_ALLOWED_MODULES)
         self.limits = limits
         self.col = col
         self.handled: set[int] = set()
@@ -111,42 +167,62 @@ class _Walker:
                      path=f"{self.source}:{path or '/'}", **detail)
 
     def walk(self, root: Any) -> None:
-        stack: list[tuple[Any, str, str, int]] = [(root, "", "", 0)]
-        nodes = 0
+        # Depth-first over iterators: memory grows with depth, not with the number of values.
+        where = self.classify(root, "", "") if _has_class(root) else ""
+        stack: list[tuple[Iterator[tuple[Any, Any]], str, str]] = [(_items(root), "", where)]
+        nodes = 1
+        limit, max_depth = self.limits.max_json_nodes, self.limits.max_json_depth
         while stack:
-            node, path, where, depth = stack.pop()
-            nodes += 1
-            if nodes > self.limits.max_json_nodes or depth > self.limits.max_json_depth:
-                self.col.add("artifact.config_too_large",
-                             f"{self.source} exceeds {self.limits.max_json_nodes} values or "
-                             f"{self.limits.max_json_depth} levels (max_json_nodes / max_json_depth); "
-                             "raise the limits if the model is genuinely that large", Severity.HIGH)
-                return
-            if isinstance(node, dict):
-                if isinstance(node.get("class_name"), str):
-                    where = self.classify(node, path, where)
-                for key, value in node.items():
-                    if isinstance(value, (dict, list)):
-                        stack.append((value, f"{path}/{key}", where, depth + 1))
-                    elif isinstance(value, str) and key not in _SKIP_STR_KEYS:
-                        self.check_string(key, value, path, where)
-            elif isinstance(node, list):
-                for i, value in enumerate(node):
-                    if isinstance(value, (dict, list)):
-                        stack.append((value, f"{path}/{i}", where, depth + 1))
-                    elif isinstance(value, str):
-                        self.check_string(str(i), value, path, where)
+            it, path, where = stack[-1]
+            for key, value in it:
+                nodes += 1
+                kind = type(value)
+                if kind is dict or kind is list:
+                    if not value:  # nothing inside to check; counted, never descended
+                        continue
+                    if nodes > limit or len(stack) >= max_depth:
+                        self.col.add("artifact.config_too_large",
+                                     f"{self.source} exceeds {limit} values or {max_depth} levels "
+                                     "(max_json_nodes / max_json_depth); raise the limits if the model is "
+                                     "genuinely that large", Severity.HIGH)
+                        return
+                    child = f"{path}/{key}"
+                    classed = kind is dict and _has_class(value)
+                    inner = self.classify(value, child, where) if classed else where
+                    stack.append((_items(value), child, inner))
+                    break
+                if kind is str and key not in _SKIP_STR_KEYS and len(value) >= 2:
+                    self.check_string(str(key), value, path, where)
+            else:
+                stack.pop()
 
     def check_string(self, key: str, value: str, path: str, where: str) -> None:
-        if len(value) >= 8 and looks_like_pickle(value[:16].encode("latin-1", "replace")):
+        # Cheap tests first keep a 300k-token vocabulary fast: base64 bytecode starts '4'/'Y',
+        # pickles '\x80', 'c' or base64 'g' (protocol 0 has a newline early); paths '/', '~', '\\'
+        # or hold a ':'.
+        first = value[0]
+        if (len(value) >= 8 and (first in _CODE_FIRST or "\n" in value[:16])
+                and self.check_code(key, value, path, where)):
+            return
+        if (first in "/~\\" or ":" in value[:64]) and len(value) < 4096 and _PATHLIKE.match(value):
+            self.add("artifact.file_reference", where, f"{path}/{key}",
+                     f"field {key!r} names a file or URL {echo(value[:200])}; a model should not read "
+                     "files or URLs when it loads. Check that this is intended", Severity.MEDIUM,
+                     value=value[:200])
+
+    def check_code(self, key: str, value: str, path: str, where: str) -> bool:
+        if looks_like_marshal(value[:16].encode("latin-1", "replace")):
+            if id(value) not in self.handled:
+                self.add("artifact.python_bytecode", where, f"{path}/{key}",
+                         f"field {key!r} holds marshalled Python bytecode ({echo(value[:24])}...), code "
+                         "that runs when a loader rebuilds it; remove it", Severity.CRITICAL)
+            return True
+        if looks_like_pickle(value[:16].encode("latin-1", "replace")):
             self.add("artifact.pickle", where, f"{path}/{key}",
                      f"field {key!r} holds a base64 pickle ({echo(value[:24])}...); unpickling runs code. "
                      "Refuse the model or re-save it without the pickled object", Severity.CRITICAL)
-        elif len(value) < 4096 and _PATHLIKE.match(value):
-            self.add("artifact.file_reference", where, f"{path}/{key}",
-                     f"field {key!r} names a file or URL {echo(value)}; a model should not read "
-                     "files or URLs when it loads. Check that this is intended", Severity.MEDIUM,
-                     value=value[:200])
+            return True
+        return False
 
     def classify(self, node: dict[str, Any], path: str, where: str) -> str:
         cls: str = node["class_name"]
@@ -156,7 +232,18 @@ class _Walker:
         label = f"{cls} {echo(name)}" if isinstance(name, str) else cls
         here = " > ".join([*where.split(" > "), label][-4:]) if where else label
         module = node.get("module")
+        registered = node.get("registered_name")
         self.objects += 1
+        for field, value in (("class_name", cls), ("registered_name", registered)):
+            if value is not None and (not isinstance(value, str) or not (
+                    _REGISTERED.match(value) if field == "registered_name" else dotted(value))):
+                self.add("artifact.unsafe_name", here, path,
+                         f"{field} {echo(value)} is not a plain name (Keras writes 'Name' or "
+                         "'package>Name'); an expression here is an injection attempt. Refuse the model",
+                         Severity.CRITICAL, field=field, value=echo(value))
+                return here
+        own = (module == OWN_LAYERS_MODULE and cls in OWN_LAYERS
+               and registered in (None, f"keras_sanitize>{cls}"))
 
         if isinstance(name, str) and _path_like_name(name):
             self.add("artifact.path_in_name", here, path,
@@ -185,9 +272,10 @@ class _Walker:
         if cls == "function":
             fn = inner if isinstance(inner, str) else None
             self.check_function(module, fn, here, path)
+        elif own:
+            return here
         elif module is not None:
             self.check_module(module, cls, here, path)
-        registered = node.get("registered_name")
         if (isinstance(registered, str) and ">" in registered
                 and not (isinstance(module, str) and module_allowed(module, self.allowed)
                          and module_allowed(registered.split(">", 1)[0], self.allowed))):
@@ -216,6 +304,8 @@ class _Walker:
         )
         if isinstance(fn, dict) and fn.get("class_name") == "__lambda__":
             self.handled.add(id(fn))
+        for item in fn if isinstance(fn, list) else [fn]:
+            self.handled.add(id(item))  # its bytecode is this finding, not another
         if bytecode:
             self.add("artifact.lambda_layer", here, path,
                      "Lambda layer carrying marshalled Python bytecode, which runs arbitrary code "
@@ -229,8 +319,25 @@ class _Walker:
                  "Keras function (checked separately). Prefer a registered custom layer",
                  Severity.MEDIUM, bytecode=False)
 
-    def check_module(self, module: Any, cls: str, here: str, path: str) -> None:
+    def check_module(self, module: Any, cls: str, here: str, path: str, *, function: bool = False) -> None:
+        if function and isinstance(module, str) and module_allowed(module, DEFAULT_ALLOWED_MODULES):
+            full = f"{module}.{cls}"
+            if full in NON_MODELLING_APIS or full.startswith(NON_MODELLING_PREFIXES):
+                self.non_modelling(full, here, path)
+            elif full not in keras_functions() and not module_allowed(module, self.user_allowed):
+                self.add("artifact.unsafe_function", here, path,
+                         f"function reference {echo(full)} is not one of the Keras modelling functions "
+                         "(activations, losses, metrics, ops) a model may name; functions are allowed by "
+                         "exact name, not by namespace (keras_hub's get_file and load_json read files "
+                         "and download). Remove it, or pass its package in allow_modules",
+                         Severity.CRITICAL, function=full)
+            elif not installed(module.split(".", 1)[0]):
+                self.not_installed(module, full, here, path)
+            return
         if isinstance(module, str) and module_allowed(module, self.allowed):
+            if function and not installed(module.split(".", 1)[0]):
+                self.not_installed(module, f"{module}.{cls}", here, path)
+                return
             full = f"{module}.{cls}"
             if full in NON_MODELLING_APIS or full.startswith(NON_MODELLING_PREFIXES):
                 self.non_modelling(full, here, path)
@@ -255,7 +362,13 @@ class _Walker:
             elif fn in _NON_MODELLING_SHORT:
                 self.non_modelling(f"builtins.{fn}", here, path)
             return
-        self.check_module(module, fn, here, path)
+        self.check_module(module, fn, here, path, function=True)
+
+    def not_installed(self, module: str, full: str, here: str, path: str) -> None:
+        self.add("artifact.module_not_installed", here, path,
+                 f"references {echo(full)}, but package {module.split('.', 1)[0]!r} is not installed here; "
+                 "a namespace that is not installed cannot be checked and may be installed later by "
+                 "someone else. Install the package or refuse the model", Severity.HIGH, module=module)
 
     def non_modelling(self, full: str, here: str, path: str) -> None:
         self.add("artifact.non_modelling_api", here, path,
@@ -267,10 +380,7 @@ class _Walker:
 def scan_config(raw: bytes, source: str, allowed: tuple[str, ...], limits: ScanLimits,
                 col: Collector) -> dict[str, Any]:
     """Parse and walk one config; return a small summary (class name, layer count)."""
-    if len(raw) > limits.max_config_bytes:
-        col.add("artifact.config_too_large",
-                f"{source} is {len(raw)} bytes; limit is {limits.max_config_bytes} (max_config_bytes)",
-                Severity.HIGH, fatal=True)
+    if not within_budget(raw, source, limits, col):
         return {}
     config = parse_config(raw, source, col)
     if config is None:
@@ -279,3 +389,31 @@ def scan_config(raw: bytes, source: str, allowed: tuple[str, ...], limits: ScanL
     walker.walk(config)
     cls = config.get("class_name")
     return {"class_name": cls if isinstance(cls, str) else None, "objects": walker.objects}
+
+
+def _has_class(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("class_name"), str)
+
+
+def _items(node: Any) -> Iterator[tuple[Any, Any]]:
+    return iter(node.items()) if isinstance(node, dict) else enumerate(node)
+
+
+def scan_json_blob(raw: bytes, source: str, allowed: tuple[str, ...], limits: ScanLimits,
+                   col: Collector) -> None:
+    """Walk JSON found under an unexpected name (an HDF5 attribute or dataset) with the config rules.
+
+    Invalid or non-config JSON is not a finding here: only what the rules find in it is.
+    """
+    if not within_budget(raw, source, limits, col):
+        return
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(doc, (dict, list)):
+        _Walker(source, allowed, limits, col).walk(doc)
+
+
+def _values(raw: bytes) -> int:
+    return raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") + 1

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXPECTED", "HOSTILE", "Parts", "clean_parts", "write_keras"]
+__all__ = ["CONFIG_BOMBS", "EXPECTED", "HOSTILE", "Parts", "clean_parts", "config_bomb", "values_of",
+           "write_keras"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,14 @@ def clean_parts() -> Parts:
 
 
 def write_keras(path: pathlib.Path, parts: Parts, config: Any = None,
-                extra: tuple[tuple[str, bytes], ...] = (), weights: bytes | None = None) -> pathlib.Path:
+                extra: tuple[tuple[str, bytes], ...] = (), weights: bytes | None = None,
+                *, deflate_config: bool = False) -> pathlib.Path:
     """Write a ``.keras`` zip from ``parts``, optionally replacing the config or weights."""
     cfg = parts.config if config is None else config
     raw = cfg if isinstance(cfg, bytes) else json.dumps(cfg).encode()
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("metadata.json", parts.metadata)
-        zf.writestr("config.json", raw)
+        zf.writestr("config.json", raw, zipfile.ZIP_DEFLATED if deflate_config else zipfile.ZIP_STORED)
         zf.writestr("model.weights.h5", parts.weights if weights is None else weights)
         for name, data in extra:
             zf.writestr(name, data)
@@ -264,3 +266,68 @@ EXPECTED: dict[str, str] = {
     "hdf5_external_storage": "artifact.hdf5_external_storage",
     "torch_wrapper": "artifact.unsafe_layer",
 }
+
+
+_HEAD = b'{"class_name": "Sequential", "config": {"layers": ['
+_TAIL = b"[]]}}"
+_NAME = b'{"class_name": "Sequential", "config": {"name": "'
+
+
+def _fill(unit: bytes, size: int, head: bytes = _HEAD, tail: bytes = _TAIL) -> bytes:
+    return head + unit * max(0, (size - len(head) - len(tail)) // len(unit)) + tail
+
+
+def _whitespace_lists(size: int) -> bytes:
+    """Empty lists separated by random whitespace: deflates only ~20x, so no zip-bomb rule fires."""
+    import numpy as np
+
+    n = size // 4
+    units = np.frombuffer(b"[], " * n, dtype=np.uint8).reshape(n, 4).copy()
+    units[:, 3] = np.frombuffer(b" \n", dtype=np.uint8)[np.random.default_rng(0).integers(0, 2, n)]
+    return _HEAD + units.tobytes() + _TAIL
+
+
+def _keyed_lists(size: int) -> bytes:
+    n = size // 15
+    body = b",".join(b'"k%07d": []' % i for i in range(n))
+    return b'{"class_name": "Sequential", "config": {' + body + b"}}"
+
+
+def _many_keys(size: int) -> bytes:
+    n = size // 14
+    return b"{" + b",".join(b'"%08d": 0' % i for i in range(n)) + b', "class_name": "Sequential"}'
+
+
+#: Hostile ``config.json`` shapes of issue 20 (time and memory before any limit applied):
+#: name -> builder(size in bytes) -> JSON bytes of about that size.
+CONFIG_BOMBS: dict[str, Callable[[int], bytes]] = {
+    "empty_lists": lambda size: _fill(b"[],", size),
+    "empty_lists_whitespace": _whitespace_lists,
+    "empty_objects": lambda size: _fill(b"{},", size),
+    "keyed_empty_lists": _keyed_lists,
+    "many_keys": _many_keys,
+    "zeros": lambda size: _fill(b"0,", size),
+    "deep_nesting": lambda size: b"[" * (size // 2) + b"]" * (size // 2),
+    "deep_objects": lambda size: b'{"a":' * (size // 6) + b"}" * (size // 6),
+    "long_string": lambda size: _fill(b"A", size, _NAME, b'"}}'),
+    "long_escapes": lambda size: _fill(b"\\u00e9", size, _NAME, b'"}}'),
+}
+
+
+def values_of(raw: bytes) -> int:
+    """The scan's pre-parse count of JSON values and keys in ``raw``."""
+    return raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") + 1
+
+
+def config_bomb(d: pathlib.Path, shape: str, size: int, *, deflate: bool = False,
+                values: int | None = None) -> pathlib.Path:
+    """A ``.keras`` file whose ``config.json`` is ``CONFIG_BOMBS[shape]`` at ``size`` bytes.
+
+    With ``values``, the size is scaled down so the config holds about that many values
+    (just under a ``max_json_nodes`` limit: the largest such config the scan parses).
+    """
+    raw = CONFIG_BOMBS[shape](size)
+    if values is not None and values_of(raw) > values:
+        raw = CONFIG_BOMBS[shape](int(size * values / values_of(raw)) - 64)
+    path = d / f"bomb_{shape}_{len(raw)}{'_deflated' if deflate else ''}.keras"
+    return write_keras(path, clean_parts(), raw, deflate_config=deflate)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bz2
 import io
 import lzma
@@ -35,6 +37,26 @@ def looks_like_pickle(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return text.startswith(_BASE64_PICKLE_PREFIXES)
+
+
+def looks_like_marshal(data: bytes) -> bool:
+    """Whether ``data`` starts like a marshalled Python code object, raw or base64-encoded.
+
+    A code object is ``c`` (``0x63``, or ``0xe3`` with the reference flag) followed by
+    small little-endian counts (arguments, positional-only arguments).
+
+    Example:
+        >>> import marshal
+        >>> looks_like_marshal(marshal.dumps((lambda x: x).__code__)), looks_like_marshal(b"4wAAAAhello")
+        (True, False)
+    """
+    head = data[:12]
+    if len(data) >= 16 and data[:1] not in (b"c", b"\xe3"):
+        try:
+            head = base64.b64decode(data[:16], validate=True)
+        except (binascii.Error, ValueError):
+            return False
+    return len(head) >= 12 and head[0] in (0x63, 0xE3) and head[3:5] == b"\0\0" and head[7:9] == b"\0\0"
 
 
 def pickle_globals(data: bytes, limit: int = 20) -> list[str]:

@@ -13,11 +13,14 @@ from typing import IO, Any
 from keras_sanitize.findings import Action, Severity, echo
 
 from ._common import Collector, ScanLimits
-from ._formats import looks_like_pickle, pickle_globals
+from ._formats import looks_like_marshal, looks_like_pickle, pickle_globals
 
 #: HDF5 filters built into libhdf5 or h5py: deflate, shuffle, fletcher32, szip, nbit, scaleoffset, lzf.
 KNOWN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 _MAX_ATTR_ITEMS = 1024
+#: JSON documents found under other names (attributes, string datasets) walked with the config rules.
+MAX_EXTRA_JSON = 16
+_NAMED_CONFIGS = ("model_config", "training_config")
 
 
 class _H5Walker:
@@ -32,6 +35,7 @@ class _H5Walker:
         self.limits = limits
         self.col = col
         self.configs: dict[str, bytes] = {}
+        self.extra_json: dict[str, bytes] = {}
         self.root_attrs: dict[str, str] = {}
         self.datasets = 0
 
@@ -118,7 +122,8 @@ class _H5Walker:
                      f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads "
                      "files on the loading machine (CVE-2026-1669)", Severity.CRITICAL, files=files)
         dt = dsid.dtype
-        self.check_dtype(dt, path, "dataset")
+        if not self.check_dtype(dt, path, "dataset") and dt.kind in "SU":
+            self.check_string_dataset(dsid, path)
         shape = dsid.shape or ()
         declared = math.prod(int(n) for n in shape) * max(dt.itemsize, 1)
         if declared > self.limits.h5_bomb_floor and declared > self.limits.h5_ratio * self.file_size:
@@ -160,14 +165,9 @@ class _H5Walker:
                 continue
             value = np.empty(aid.shape, dtype=dt)
             aid.read(value)
-            for item in _strings(value):
-                data = item.encode("utf-8", "replace") if isinstance(item, str) else item
-                if looks_like_pickle(data[:64]):
-                    self.add("artifact.pickle", where, f"{label} holds a pickle ({echo(data[:24])}); "
-                             "unpickling it runs code", Severity.CRITICAL,
-                             imports=pickle_globals(data) if isinstance(item, bytes) else [])
-                    break
-            if root and name in ("model_config", "training_config"):
+            self.inspect_strings(value, where, label, f"{where}@{name}",
+                                 named=root and name in _NAMED_CONFIGS)
+            if root and name in _NAMED_CONFIGS:
                 text = next(iter(_strings(value)), None)
                 if text is not None:
                     self.configs[name] = text.encode("utf-8") if isinstance(text, str) else text
@@ -175,6 +175,42 @@ class _H5Walker:
                 text = next(iter(_strings(value)), None)
                 if text is not None:
                     self.root_attrs[name] = text if isinstance(text, str) else text.decode("utf-8", "replace")
+
+
+    def inspect_strings(self, value: Any, where: str, label: str, key: str, *, named: bool) -> None:
+        """Pickles, bytecode and JSON documents in the str/bytes items of an attribute or dataset."""
+        for item in _strings(value):
+            data = item.encode("utf-8", "replace") if isinstance(item, str) else item
+            if looks_like_pickle(data[:64]):
+                self.add("artifact.pickle", where, f"{label} holds a pickle ({echo(data[:24])}); "
+                         "unpickling it runs code", Severity.CRITICAL,
+                         imports=pickle_globals(data) if isinstance(item, bytes) else [])
+                return
+            if looks_like_marshal(data[:16]):
+                self.add("artifact.python_bytecode", where, f"{label} holds marshalled Python bytecode "
+                         f"({echo(data[:24])}); a loader that rebuilds it runs code", Severity.CRITICAL)
+                return
+            if not named and data.lstrip()[:1] in (b"{", b"["):
+                # A config under another name (a flipped bit in 'model_config') is still a config.
+                if len(self.extra_json) >= MAX_EXTRA_JSON:
+                    self.add("artifact.hdf5_too_many_objects", where, f"more than {MAX_EXTRA_JSON} "
+                             "attributes or datasets hold JSON; Keras files hold at most two configs",
+                             Severity.HIGH)
+                    return
+                self.extra_json[key] = data
+                return
+
+    def check_string_dataset(self, dsid: Any, path: str) -> None:
+        """Read a (bounded) fixed-length string dataset and inspect it like an attribute."""
+        dt, shape = dsid.dtype, dsid.shape or ()
+        size = math.prod(int(n) for n in shape) * max(dt.itemsize, 1)
+        if size > self.limits.max_attr_bytes:
+            self.add("artifact.hdf5_attribute_too_large", path, f"string dataset stores {size} bytes; "
+                     f"limit is {self.limits.max_attr_bytes} (max_attr_bytes)", Severity.MEDIUM)
+            return
+        value = self.np.empty(shape, dtype=dt)
+        dsid.read(self.h5py.h5s.ALL, self.h5py.h5s.ALL, value)
+        self.inspect_strings(value, path, "string dataset", path, named=False)
 
 
 def _collect(out: list[tuple[bytes, int, Any]], name: bytes, info: Any) -> None:
@@ -214,4 +250,5 @@ def scan_hdf5(source: str | IO[bytes], label: str, file_size: int, limits: ScanL
         col.add("artifact.hdf5_corrupt", f"{label}: HDF5 data cannot be read ({type(exc).__name__}: "
                 f"{echo(str(exc))}); re-save the model", Severity.HIGH, fatal=True)
         return None
-    return {"configs": walker.configs, "attrs": walker.root_attrs, "datasets": walker.datasets}
+    return {"configs": walker.configs, "extra_json": walker.extra_json, "attrs": walker.root_attrs,
+            "datasets": walker.datasets}

@@ -16,7 +16,7 @@ from keras_sanitize.errors import ArtifactError, ConfigError
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
 from ._common import DEFAULT_LIMITS, STAGE, Collector, ScanLimits, fspath, normalize_allow
-from ._configscan import scan_config
+from ._configscan import scan_config, scan_json_blob
 from ._formats import compressed_pickle, hdf5_superblock_offset, pickle_globals, sniff
 from ._h5scan import scan_hdf5
 from ._hash import normalize_digest, open_regular
@@ -51,6 +51,8 @@ def _scan_legacy(out: dict[str, Any], label: str, allowed: tuple[str, ...], limi
                  allow_legacy_h5: bool, col: Collector, summary: dict[str, Any]) -> None:
     summary["keras_version"] = out["attrs"].get("keras_version")
     summary["datasets"] = out["datasets"]
+    for key, raw in out["extra_json"].items():
+        scan_json_blob(raw, f"{label}:{key}", allowed, limits, col)
     if "model_config" not in out["configs"]:
         summary["format"] = "hdf5-weights"
         return

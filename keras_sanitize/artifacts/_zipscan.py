@@ -16,7 +16,7 @@ from typing import IO, Any
 from keras_sanitize.findings import Action, Severity, echo
 
 from ._common import Collector, ScanLimits
-from ._configscan import scan_config
+from ._configscan import scan_config, scan_json_blob
 from ._formats import looks_like_pickle, pickle_globals
 from ._h5scan import scan_hdf5
 
@@ -241,7 +241,7 @@ class ZipScan:
 
     def read_metadata(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         with zf.open(info) as member:
-            raw = member.read(1 << 20)
+            raw = member.read(1 << 16)  # Keras writes ~100 bytes; a flood of [] here must stay cheap
         try:
             meta = json.loads(raw)
         except ValueError:
@@ -288,6 +288,8 @@ class ZipScan:
         out = scan_hdf5(fh, f"{self.label}:{name}", size, self.limits, self.col)
         if out is not None:
             self.summary["datasets"] = out["datasets"]
+            for key, raw in out["extra_json"].items():
+                scan_json_blob(raw, f"{self.label}:{name}:{key}", self.allowed, self.limits, self.col)
             for key, raw in out["configs"].items():
                 scan_config(raw, f"{self.label}:{name}:{key}", self.allowed, self.limits, self.col)
 
