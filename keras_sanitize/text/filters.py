@@ -19,7 +19,7 @@ from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Filter, check_choice
 from keras_sanitize.text import _unicode as U
-from keras_sanitize.text._html import BleachEngine, Nh3Engine
+from keras_sanitize.text._html import BleachEngine, Nh3Engine, markup_complexity
 from keras_sanitize.text._links import (
     DEFAULT_BAD_SCHEMES,
     DEFAULT_FRAGMENT_PATTERNS,
@@ -122,6 +122,12 @@ _ENGINES = ("nh3", "bleach")
 #: Longest unclosed tag or comment the bleach engine is given (html5lib is quadratic on
 #: attribute and comment floods such as ``<a <a <a ...``).
 MAX_TAG_CHARS = 8192
+#: Most ``(tags + attributes) x depth`` the bleach engine is given. html5lib checks its stack
+#: of open elements and list of active formatting elements (attributes compared) at every tag,
+#: so its cost grows with tags x depth: 99,990 characters of nested ``<b title=..>`` took
+#: 8-9 s. Ordinary HTML (100k characters, depth 20) scores ~1e5; at this budget the slowest
+#: measured shape costs about 0.3 s (benchmarks/bench_artifacts.py, bleach rows).
+MAX_BLEACH_COMPLEXITY = 1_000_000
 
 
 def _longest_tag(text: str) -> tuple[int, int]:
@@ -217,6 +223,21 @@ class HtmlSanitizer(Filter):
                     severity=Severity.HIGH,
                     span=(at, at + 1),
                     detail={"chars": longest, "limit": MAX_TAG_CHARS},
+                )
+                return text
+            tags_n, depth, attrs = markup_complexity(text)
+            cost = (tags_n + attrs) * depth
+            if cost > MAX_BLEACH_COMPLEXITY:
+                ctx.add(
+                    "text.html_too_complex",
+                    f"markup has {tags_n} tags and {attrs} attributes nested up to {depth} deep: "
+                    f"(tags + attributes) x depth = {cost}; limit is {MAX_BLEACH_COMPLEXITY} for the "
+                    f"bleach engine, whose parser slows down quadratically on deep nesting. Use "
+                    f"engine='nh3', or send flatter markup.",
+                    severity=Severity.HIGH,
+                    span=(first.start(), first.end()),
+                    detail={"tags": tags_n, "attributes": attrs, "depth": depth, "complexity": cost,
+                            "limit": MAX_BLEACH_COMPLEXITY},
                 )
                 return text
         if self.mode == "escape":
