@@ -51,7 +51,9 @@ class TextLength(Validator):
     """Limit length in characters, UTF-8 bytes and (optionally) tokens.
 
     Args:
-        max_chars: most characters allowed (``None``: no limit).
+        max_chars: most characters allowed (``None``: no limit). Keep a limit on untrusted
+            text: the HTML engines are quadratic on deeply nested tags (nh3 took 0.85-3.2 s
+            on 800k characters of them; docs/text.md).
         max_bytes: most UTF-8 bytes allowed (``None``: no limit).
         min_chars: fewest characters required (default 0: empty text is fine).
         max_tokens: token budget, counted by ``tokenizer`` (a callable
