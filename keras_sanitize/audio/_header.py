@@ -15,6 +15,8 @@ import re
 import struct
 from dataclasses import dataclass
 
+from keras_sanitize._stderr import captured_stderr
+
 __all__ = ["HeaderError", "HeaderInfo", "clean_error", "container_of", "parse_header"]
 
 _OBJECT_RE = re.compile(r"Error opening <[^>]*>: |<_io\.[A-Za-z]+ object at 0x[0-9a-f]+>")
@@ -389,10 +391,16 @@ def sf_info(data: bytes) -> HeaderInfo:
     """
     import soundfile as sf
 
-    try:
-        info = sf.info(io.BytesIO(data))
-    except Exception as exc:  # any libsndfile error is a bad header
-        raise HeaderError(f"libsndfile cannot read the header: {clean_error(exc)}") from None
+    with captured_stderr("libsndfile header") as err:  # mpg123 prints tag warnings to fd 2
+        try:
+            info = sf.info(io.BytesIO(data))
+        except Exception as exc:  # any libsndfile error is a bad header
+            failed: Exception | None = exc
+        else:
+            failed = None
+    if failed is not None:
+        said = f" (the decoder printed {err.lines[0][:160]!r})" if err.lines else ""
+        raise HeaderError(f"libsndfile cannot read the header: {clean_error(failed)}{said}") from None
     frames = int(info.frames) if 0 <= info.frames < (1 << 62) else None
     return HeaderInfo(
         str(info.format).lower(), str(info.subtype), float(info.samplerate), int(info.channels), frames

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_sanitize._stderr import captured_stderr
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Encoder, Halt, check_choice, check_number
@@ -141,7 +142,7 @@ class Decode(Encoder):
         self._bounds(ctx, info.rate, info.channels, info.frames, f"{info.container} header declares")
         import soundfile as sf
 
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, captured_stderr("libsndfile") as err:
             warnings.simplefilter("always")
             try:
                 with sf.SoundFile(io.BytesIO(data)) as f:
@@ -165,6 +166,15 @@ class Decode(Encoder):
                 f"the decoder warned: {echo(str(w.message), 160)}",
                 severity=Severity.MEDIUM,
                 action=Action.WARN,
+            )
+        if err.lines:
+            ctx.add(
+                "audio.decoder_warning",
+                f"the decoder library printed {len(err.lines)} message(s) to stderr (captured, not "
+                f"printed), first {echo(err.lines[0], 160)}: the stream is malformed",
+                severity=Severity.MEDIUM,
+                action=Action.WARN,
+                detail={"category": "stderr", "messages": [m[:200] for m in err.lines[:5]]},
             )
         if samples.shape[0] > cap:
             ctx.halt(

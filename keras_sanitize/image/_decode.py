@@ -23,11 +23,12 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from keras_sanitize._stderr import captured_stderr
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context
 
@@ -69,19 +70,21 @@ class Outcome:
 
     warnings: list[warnings.WarningMessage]
     error: BaseException | None = None
+    stderr: list[str] = field(default_factory=list)  # what libtiff & co printed to fd 2
 
 
 @contextmanager
 def guarded() -> Iterator[Outcome]:
     """Run Pillow code with its warnings recorded and any exception captured."""
     out = Outcome([])
-    with _LOCK, warnings.catch_warnings(record=True) as caught:
+    with _LOCK, warnings.catch_warnings(record=True) as caught, captured_stderr("Pillow decoder") as err:
         warnings.simplefilter("always")
         try:
             yield out
         except (Exception, RecursionError, MemoryError) as exc:
             out.error = exc
         out.warnings = list(caught)
+    out.stderr = err.lines
 
 
 def report_warnings(
@@ -93,6 +96,16 @@ def report_warnings(
     stage's ``max_pixels`` decides instead, so the warning refuses only an image of
     more than ``max_pixels`` (``pixels`` is the size from the header).
     """
+    if others and outcome.stderr:
+        ctx.add(
+            "image.decoder_warning",
+            f"the decoder library printed {len(outcome.stderr)} message(s) to stderr (captured, "
+            f"not printed), first {echo(outcome.stderr[0], 160)}: the file is malformed; recorded "
+            f"only; set policy {{'image.decoder_warning': 'reject'}} to refuse such files",
+            severity=Severity.LOW,
+            action=Action.WARN,
+            detail={"category": "stderr", "messages": [m[:200] for m in outcome.stderr[:5]]},
+        )
     for w in outcome.warnings[:8]:
         if issubclass(w.category, Image.DecompressionBombWarning):
             if pixels > max_pixels:
@@ -156,6 +169,15 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     if "truncated" in text.lower() or isinstance(exc, EOFError):
         return "image.truncated", text or type(exc).__name__
     return "image.corrupt", f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_outcome(outcome: Outcome) -> tuple[str, str]:
+    """:func:`describe_error` for a guarded call, with what the decoder library printed to stderr."""
+    assert outcome.error is not None
+    code, reason = describe_error(outcome.error)
+    if outcome.stderr:
+        reason = f"{reason}; the decoder printed {outcome.stderr[0][:160]!r}"
+    return code, reason
 
 
 def as_bytes(value: Any) -> bytes | None:

@@ -26,7 +26,7 @@ from keras_sanitize.image._decode import (
     DEFAULT_FORMATS,
     DEFAULT_MODES,
     as_bytes,
-    describe_error,
+    describe_outcome,
     guarded,
     mp,
     normalize_mime,
@@ -147,7 +147,7 @@ class Decode(Encoder):
         with guarded() as outcome:
             im = open_lazy(data, mime)
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the image header could not be read: {echo(reason, 160)}")
         report_warnings(ctx, outcome, im.size[0] * im.size[1], self.max_pixels)
         self._check_size(*im.size, ctx)
@@ -165,7 +165,7 @@ class Decode(Encoder):
         with guarded() as outcome:
             im.load()
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the image could not be decoded: {echo(reason, 160)}; it was refused whole")
         report_warnings(ctx, outcome, im.size[0] * im.size[1], self.max_pixels)
         return im
@@ -439,7 +439,7 @@ class Reencode(Encoder):
         with guarded() as outcome:
             clean.save(buf, _REENCODE_FORMATS[self.format], **options)
         if outcome.error is not None:
-            _, reason = describe_error(outcome.error)
+            _, reason = describe_outcome(outcome)
             ctx.halt("image.encode_failed", f"re-encoding to {self.format} failed: {echo(reason, 160)}")
         out = buf.getvalue()
         # Payloads crafted to survive one encoder's compression (the "resize bypass"

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.image._convert import need_image
-from keras_sanitize.image._decode import describe_error, guarded
+from keras_sanitize.image._decode import describe_outcome, guarded
 from keras_sanitize.image._limits import check_color, image_stage
 from keras_sanitize.image._markup import MARKUP_PATTERN, SCAN_LIMIT, find_markup
 from keras_sanitize.stage import Context, Filter
@@ -79,7 +79,7 @@ class FirstFrame(Filter):
                 im.seek(0)
             out = im.copy()
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the first frame could not be read: {echo(reason, 160)}")
         ctx.add(
             "image.animation_dropped",
@@ -227,7 +227,7 @@ class StripMetadata(Filter):
             im.load()
             out = im._new(im.im)
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the image could not be copied: {echo(reason, 160)}")
         out.info = keep
         return out
@@ -278,7 +278,7 @@ class FlattenAlpha(Filter):
                 out = rgba.convert("RGB")
             transparent = alpha.histogram()[0] if lo < 255 else 0
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the alpha channel could not be flattened: {echo(reason, 160)}")
         if lo < 255:
             ctx.add(

@@ -25,7 +25,7 @@ from keras_sanitize.image._decode import (
     DEFAULT_MODES,
     REFUSED_FORMATS,
     as_bytes,
-    describe_error,
+    describe_outcome,
     guarded,
     mp,
     normalize_mime,
@@ -361,7 +361,7 @@ class ImageHeader(Validator):
             size, mode = im.size, im.mode
             frames = int(getattr(im, "n_frames", 1)) if info is None else info.frames
         if outcome.error is not None:
-            code, reason = describe_error(outcome.error)
+            code, reason = describe_outcome(outcome)
             ctx.halt(code, f"the header could not be read: {echo(reason, 160)}")
         # Other decoder warnings are Decode's to report (once), not the header's.
         report_warnings(ctx, outcome, size[0] * size[1], self.max_pixels, others=False)
