@@ -16,6 +16,9 @@ from keras_sanitize.stage import Stage
 __all__ = ["default_pipeline", "detect_modality", "validate"]
 
 MODALITIES = ("text", "image", "audio", "tensor")
+# Array types of these libraries are tensors; matched on the top-level package name
+# (a prefix test would also match e.g. ``keras_sanitize``).
+_TENSOR_LIBRARIES = frozenset({"jax", "jaxlib", "torch", "tensorflow", "keras"})
 _defaults: dict[str, Stage] = {}
 _lock = threading.Lock()
 
@@ -55,9 +58,15 @@ def detect_modality(value: Any) -> str | None:
     if isinstance(value, (np.ndarray, np.generic)):
         return "tensor"
     mod = type(value).__module__ or ""
-    if mod.startswith("PIL."):
+    root = mod.partition(".")[0]
+    if root == "PIL":
         return "image"
-    if isinstance(value, (list, tuple)) or mod.startswith(("jax", "torch", "tensorflow", "keras")):
+    if root == "keras_sanitize":
+        # the library's own input types (e.g. ks.image.ImageUpload) name their modality
+        # in their module path; they are not tensors
+        area = mod.split(".")[1] if mod.count(".") >= 1 else ""
+        return area if area in MODALITIES else None
+    if isinstance(value, (list, tuple)) or root in _TENSOR_LIBRARIES:
         return "tensor"
     return None
 

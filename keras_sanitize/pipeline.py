@@ -60,18 +60,24 @@ def run_stages(
     fail_fast: bool = True,
     overrides: tuple[Mapping[str, Action], ...] = (),
     sink: list[Finding] | None = None,
+    parent: Context | None = None,
 ) -> Report:
     """Run ``stages`` in order on ``value`` and return a :class:`Report`.
 
     ``overrides`` are enclosing pipelines' policies (outermost first); findings
-    are appended to ``sink`` as they happen when one is given.
+    are appended to ``sink`` as they happen when one is given. With ``parent``
+    (the context of an enclosing stage call) the stages run nested in it:
+    they share its findings, index, mode and policies, and refuse through it.
     """
     findings: list[Finding] = [] if sink is None else sink
-    first = len(findings)
+    first = parent.position if parent is not None else len(findings)
     timings: dict[str, float] = {}
     rejected = halted = False
     for stage in stages:
-        ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
+        if parent is not None:
+            ctx = parent.nested(stage)
+        else:
+            ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
         start = time.perf_counter()
         value, halted = _call_stage(stage, value, ctx)
         key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"
@@ -84,7 +90,7 @@ def run_stages(
         ok=ok,
         # A refused input has no sanitized value: nobody should feed it on by mistake.
         value=value if ok else None,
-        findings=tuple(findings[first:]),
+        findings=parent.since(first) if parent is not None else tuple(findings[first:]),
         timings=timings,
         modality=modality,
         index=index,
@@ -140,6 +146,9 @@ class Pipeline(Stage):
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)
         self.modality_name = modality
+        # What the pipeline is for: the given modality, else the one its stages agree on.
+        inner = {s.modality for s in self.stages} - {"any"}
+        self.modality = modality or (inner.pop() if len(inner) == 1 else "any")
         self.mode = check_choice("Pipeline", "mode", mode, _MODES)
         if not isinstance(fail_fast, bool):
             raise ConfigError(f"Pipeline: fail_fast must be a bool. Received: fail_fast={fail_fast!r}")
@@ -148,15 +157,10 @@ class Pipeline(Stage):
     # -- running ---------------------------------------------------------------
     def process(self, value: Any, ctx: Context) -> Any:
         """Run as a nested stage inside an outer pipeline, sharing its findings."""
-        report = self._run(
-            value,
-            index=ctx.index,
-            monitor=ctx.monitor,
-            overrides=ctx.overrides,
-            sink=ctx._sink,
+        inner = ctx.nested(self, policy=self.policy, monitor=self.mode == "monitor")
+        report = run_stages(
+            self.stages, value, modality=self.modality_name, fail_fast=self.fail_fast, parent=inner
         )
-        if not report.ok:
-            ctx.rejected = True
         if any(f.fatal for f in report.findings):
             raise Halt("nested pipeline halted")
         return report.value
@@ -168,7 +172,6 @@ class Pipeline(Stage):
         index: int | None,
         monitor: bool = False,
         overrides: tuple[Mapping[str, Action], ...] = (),
-        sink: list[Finding] | None = None,
     ) -> Report:
         return run_stages(
             self.stages,
@@ -178,7 +181,6 @@ class Pipeline(Stage):
             monitor=monitor or self.mode == "monitor",
             fail_fast=self.fail_fast,
             overrides=overrides + ((self.policy,) if self.policy else ()),
-            sink=sink,
         )
 
     def run(self, value: Any, *, index: int | None = None) -> Report:

@@ -54,7 +54,7 @@ class Context:
     :meth:`halt`.
     """
 
-    __slots__ = ("_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
+    __slots__ = ("_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
 
     def __init__(
         self,
@@ -73,6 +73,53 @@ class Context:
         self.overrides = overrides
         self.rejected = False
         self._sink = sink
+        self._parent: Context | None = None
+
+    def nested(
+        self, stage: Stage, *, policy: Mapping[str, Action] | None = None, monitor: bool = False
+    ) -> Context:
+        """A context for ``stage`` run *inside* this one (a nested pipeline, a per-input guard).
+
+        It shares this call's findings, item index, mode and enclosing policies
+        (plus ``policy``, which then wins over the nested stage's own; and
+        ``monitor``); a rejection in it also rejects this call.
+        """
+        overrides = self.overrides + ((policy,) if policy else ())
+        child = Context(
+            stage.name,
+            stage.policy,
+            self._sink,
+            index=self.index,
+            monitor=self.monitor or monitor,
+            overrides=overrides,
+        )
+        child._parent = self
+        return child
+
+    @property
+    def position(self) -> int:
+        """How many findings this call (and its enclosing calls) recorded so far."""
+        return len(self._sink)
+
+    def since(self, start: int) -> tuple[Finding, ...]:
+        """The findings recorded after :attr:`position` was ``start``."""
+        return tuple(self._sink[start:])
+
+    def annotate(self, since: int, detail: Mapping[str, Any]) -> None:
+        """Merge ``detail`` into every finding recorded after :attr:`position` was ``since``."""
+        for i in range(since, len(self._sink)):
+            f = self._sink[i]
+            self._sink[i] = f.with_(detail={**f.detail, **detail})
+
+    def reject(self) -> None:
+        """Mark the input refused (and every enclosing call) without a new finding.
+
+        For a stage that refuses on a nested stage's findings, which are already recorded.
+        """
+        ctx: Context | None = self
+        while ctx is not None:
+            ctx.rejected = True
+            ctx = ctx._parent
 
     def action_for(self, code: str, default: Action | str) -> Action:
         """Resolve the action of ``code``.
@@ -123,7 +170,7 @@ class Context:
             fatal=fatal,
         )
         if act is Action.REJECT:
-            self.rejected = True
+            self.reject()
         self._sink.append(finding)
         return finding
 
@@ -191,7 +238,9 @@ class Stage:
     """
 
     kind: ClassVar[str] = "stage"
-    modality: ClassVar[str] = "any"
+    #: the modality this stage is for; ``"any"`` for generic stages. A class
+    #: attribute for stages; a :class:`~keras_sanitize.Pipeline` sets it per instance.
+    modality: str = "any"
 
     def __init__(self, *, name: str | None = None, policy: Mapping[str, Any] | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):

@@ -120,25 +120,21 @@ class Structured(Stage):
                     f"a list of {len(self.keys)} inputs is required; received {echo(value)}",
                 )
             parts = list(value)
-        sink = ctx._sink
         out = []
         for key, pipe, part in zip(self.keys, self.pipelines, parts):
-            start = len(sink)
-            sub = pipe.context(sink, index=ctx.index, monitor=ctx.monitor, overrides=ctx.overrides)
+            start = ctx.position
+            sub = ctx.nested(pipe)
             try:
                 result = pipe.process(part, sub)
             except Halt:
                 result = None
-                sub.rejected = True
+                sub.reject()
             except Exception as exc:
                 sub.add("core.internal_error", f"{type(exc).__name__} in input {key!r}", fatal=True)
                 result = None
-            for i in range(start, len(sink)):
-                sink[i] = sink[i].with_(detail={**sink[i].detail, "input": key})
-            if sub.rejected:
-                ctx.rejected = True
-                if result is None:
-                    raise Halt(f"input {key!r} halted")
+            ctx.annotate(start, {"input": key})
+            if sub.rejected and result is None:
+                raise Halt(f"input {key!r} halted")
             out.append(result)
         return dict(zip(self.keys, out)) if self.named else type(value)(out)
 
