@@ -32,16 +32,14 @@ from keras_sanitize.errors import (
 )
 from keras_sanitize.findings import Action, Finding, Report, Severity
 from keras_sanitize.pipeline import Pipeline
+from keras_sanitize.registry import MODALITIES as _MODALITIES
 from keras_sanitize.stage import Context, Encoder, Filter, Stage, Validator, Verifier
 
 __version__ = "0.1.0"
 
 # name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "tensor": ("keras_sanitize.tensor", None),
-    "text": ("keras_sanitize.text", None),
-    "image": ("keras_sanitize.image", None),
-    "audio": ("keras_sanitize.audio", None),
+    **{name: (module, None) for name, module in _MODALITIES.items()},
     "testing": ("keras_sanitize.testing", None),
     "layers": ("keras_sanitize.integrations.layers", None),
     "sanitize": ("keras_sanitize.integrations.decorator", "sanitize"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 from typing import Any
 
@@ -10,12 +9,12 @@ import numpy as np
 
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Finding, Report, Severity, echo
+from keras_sanitize.registry import MODALITIES, modality_module
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Stage
 
 __all__ = ["default_pipeline", "detect_modality", "validate"]
 
-MODALITIES = ("text", "image", "audio", "tensor")
 # Array types of these libraries are tensors; matched on the top-level package name
 # (a prefix test would also match e.g. ``keras_sanitize``).
 _TENSOR_LIBRARIES = frozenset({"jax", "jaxlib", "torch", "tensorflow", "keras"})
@@ -32,7 +31,7 @@ def default_pipeline(modality: str) -> Stage:
         with _lock:
             pipe = _defaults.get(modality)
             if pipe is None:
-                module = importlib.import_module(f"keras_sanitize.{modality}")
+                module = modality_module(modality)
                 pipe = module.default()
                 _defaults[modality] = pipe
     return pipe

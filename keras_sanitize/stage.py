@@ -17,11 +17,12 @@ action they take: ``"reject"``, ``"sanitize"`` or ``"warn"``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
 from keras_sanitize.errors import ConfigError, InputRejected, SanitizeError
-from keras_sanitize.findings import Action, Finding, Report, Severity
+from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
 __all__ = [
     "Context",
@@ -33,6 +34,7 @@ __all__ = [
     "Verifier",
     "check_choice",
     "check_number",
+    "run_stages",
 ]
 
 _ACTIONS = frozenset(a.value for a in Action)
@@ -267,8 +269,6 @@ class Stage:
 
     def run(self, value: Any, *, index: int | None = None) -> Report:
         """Run this stage alone on ``value``; never raises on bad input."""
-        from keras_sanitize.pipeline import run_stages
-
         return run_stages((self,), value, modality=self.modality, index=index)
 
     def __call__(self, value: Any) -> Any:
@@ -305,6 +305,82 @@ class Stage:
 
     def __hash__(self) -> int:
         return hash((type(self), self.name))
+
+
+# -- the fail-closed loop every pipeline (and a lone stage's run) goes through --
+
+
+def _call_stage(stage: Stage, value: Any, ctx: Context) -> tuple[Any, bool]:
+    """Run one stage; return ``(value, halted)``. Never raises on bad input."""
+    try:
+        return stage.process(value, ctx), False
+    except Halt:
+        return None, True
+    except SanitizeError as exc:
+        ctx.add(
+            "core.stage_refused",
+            f"stage {stage.name!r} refused the input: {exc}",
+            severity=Severity.HIGH,
+            fatal=True,
+        )
+        return None, True
+    except Exception as exc:
+        ctx.add(
+            "core.internal_error",
+            f"stage {stage.name!r} raised {type(exc).__name__} ({echo(str(exc))}) on this "
+            f"input; the input was refused to fail closed. This is a bug: please report it.",
+            severity=Severity.HIGH,
+            detail={"exception": type(exc).__name__},
+            fatal=True,
+        )
+        return None, True
+
+
+def run_stages(
+    stages: Sequence[Stage],
+    value: Any,
+    *,
+    modality: str | None = None,
+    index: int | None = None,
+    monitor: bool = False,
+    fail_fast: bool = True,
+    overrides: tuple[Mapping[str, Action], ...] = (),
+    sink: list[Finding] | None = None,
+    parent: Context | None = None,
+) -> Report:
+    """Run ``stages`` in order on ``value`` and return a :class:`Report`.
+
+    ``overrides`` are enclosing pipelines' policies (outermost first); findings
+    are appended to ``sink`` as they happen when one is given. With ``parent``
+    (the context of an enclosing stage call) the stages run nested in it:
+    they share its findings, index, mode and policies, and refuse through it.
+    """
+    findings: list[Finding] = [] if sink is None else sink
+    first = parent.position if parent is not None else len(findings)
+    timings: dict[str, float] = {}
+    rejected = halted = False
+    for stage in stages:
+        if parent is not None:
+            ctx = parent.nested(stage)
+        else:
+            ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
+        start = time.perf_counter()
+        value, halted = _call_stage(stage, value, ctx)
+        key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"
+        timings[key] = time.perf_counter() - start
+        rejected = rejected or ctx.rejected
+        if halted or (rejected and fail_fast):
+            break
+    ok = not rejected
+    return Report(
+        ok=ok,
+        # A refused input has no sanitized value: nobody should feed it on by mistake.
+        value=value if ok else None,
+        findings=parent.since(first) if parent is not None else tuple(findings[first:]),
+        timings=timings,
+        modality=modality,
+        index=index,
+    )
 
 
 class Validator(Stage):
