@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -34,7 +35,7 @@ from keras_sanitize.stage import Context
 #: image types Pillow may open by default.
 DEFAULT_FORMATS: tuple[str, ...] = ("image/gif", "image/jpeg", "image/png", "image/webp")
 #: MIME type -> the only Pillow plugins allowed to parse it.
-PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = {
+PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "image/jpeg": ("JPEG",),
     "image/png": ("PNG",),
     "image/gif": ("GIF",),
@@ -49,7 +50,7 @@ PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = {
     "image/x-portable-anymap": ("PPM",),
     "image/x-tga": ("TGA",),
     "image/vnd.microsoft.icon": ("ICO",),
-}
+})
 #: never allowed: not raster images, or documents that can carry script.
 REFUSED_FORMATS: frozenset[str] = frozenset(
     {"image/svg+xml", "image/svg", "image/x-eps", "application/postscript"}
