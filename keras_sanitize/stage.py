@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
-from keras_sanitize.errors import ConfigError, InputRejected, SanitizeError
+from keras_sanitize.errors import ConfigError, Halt, InputRejected, SanitizeError
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
 __all__ = [
@@ -39,13 +39,6 @@ __all__ = [
 
 _ACTIONS = frozenset(a.value for a in Action)
 _CODE_RE = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*)$")
-
-
-class Halt(SanitizeError):
-    """Raised inside a stage (via :meth:`Context.halt`) when the input cannot go on.
-
-    The pipeline catches it; it never reaches the caller.
-    """
 
 
 class Context:
