@@ -118,7 +118,8 @@ def _check(path: Path, args: argparse.Namespace, pipeline: Any) -> Report:
     try:
         if pipeline is not None:
             return pipeline.run(value)  # type: ignore[no-any-return]
-        return validate(value, modality=modality)
+        checked: Report = validate(value, modality=modality)  # one file: never a batch
+        return checked
     except SanitizeError as exc:
         return _refused("core.refused", str(exc), modality)
     except Exception as exc:
