@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
+from keras_sanitize.codes import check_policy_key
 from keras_sanitize.errors import ConfigError, Halt, InputRejected, SanitizeError
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
@@ -206,6 +207,7 @@ def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Act
                 f"{owner}: policy keys must be dotted finding codes like 'text.bidi' or '*'. "
                 f"Received: {code!r}"
             )
+        check_policy_key(code, owner)
         if str(getattr(action, "value", action)) not in _ACTIONS:
             raise ConfigError(
                 f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. Received: {action!r}"
