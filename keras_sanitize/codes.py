@@ -21,11 +21,24 @@ from __future__ import annotations
 
 import difflib
 import threading
+import warnings
+from collections.abc import Mapping
 from importlib import resources
+from types import MappingProxyType
 
 from keras_sanitize.errors import ConfigError
 
-__all__ = ["areas", "catalogue", "check_policy_key", "register_codes"]
+__all__ = ["RENAMED", "areas", "catalogue", "check_policy_key", "current_code", "register_codes"]
+
+#: Codes renamed so that one concept has one name in every modality: old -> new. Policy
+#: keys and ``Report.has`` still accept the old spelling, with a DeprecationWarning.
+RENAMED: Mapping[str, str] = MappingProxyType(
+    {
+        "image.too_large": "image.too_many_bytes",  # the byte budget, as in text/audio/tensor
+        "audio.format": "audio.format_not_allowed",  # as image.format_not_allowed
+        "audio.type_mismatch": "audio.declared_type_mismatch",  # as image.declared_type_mismatch
+    }
+)
 
 _LOCK = threading.Lock()
 _BUILTIN: frozenset[str] | None = None
@@ -68,9 +81,30 @@ def register_codes(*codes: str) -> None:
         _EXTRA.update(codes)
 
 
+def current_code(code: str) -> str:
+    """``code``, or its new name (with a DeprecationWarning) when it was renamed.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     current_code("image.too_large")
+        'image.too_many_bytes'
+    """
+    new = RENAMED.get(code)
+    if new is None:
+        return code
+    warnings.warn(
+        f"finding code {code!r} is now {new!r}; the old name stops working in a future release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return new
+
+
 def check_policy_key(key: str, owner: str) -> None:
     """Raise :class:`ConfigError` when ``key`` is in a library area but names no code or prefix."""
-    if key == "*":
+    if key == "*" or key in RENAMED:
         return
     area = key.split(".", 1)[0]
     if area not in areas():

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
-from keras_sanitize.codes import check_policy_key
+from keras_sanitize.codes import check_policy_key, current_code
 from keras_sanitize.errors import ConfigError, Halt, InputRejected, SanitizeError
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
@@ -208,6 +208,7 @@ def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Act
                 f"Received: {code!r}"
             )
         check_policy_key(code, owner)
+        code = current_code(code)
         if str(getattr(action, "value", action)) not in _ACTIONS:
             raise ConfigError(
                 f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. Received: {action!r}"

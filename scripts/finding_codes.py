@@ -97,6 +97,8 @@ def collect() -> dict[str, list[str]]:
     consts = _module_constants(trees)
     codes: dict[str, set[str]] = {}
     for path, tree in trees.items():
+        if path.name == "codes.py" and path.parent == PACKAGE:
+            continue  # the catalogue's own module: old names of renamed codes
         where = path.relative_to(ROOT).as_posix()
         skip = _docstrings(tree) | _owner_names(tree)
         suffixes = set()

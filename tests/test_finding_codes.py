@@ -14,7 +14,7 @@ import pytest
 from _docblocks import python_blocks, run_block
 
 import keras_sanitize as ks
-from keras_sanitize.codes import areas, catalogue, check_policy_key
+from keras_sanitize.codes import RENAMED, areas, catalogue, check_policy_key
 from keras_sanitize.image import _samples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +122,23 @@ def test_toml_spells_a_free_dimension_as_any_or_minus_one(tmp_path: Path) -> Non
     assert ks.Pipeline.from_file(path).stages[1].shape == (None, 3)  # type: ignore[attr-defined]
     with pytest.raises(ks.ConfigError, match="'any'"):
         ks.tensor.validators.TensorSpec(shape=["anything", 3])
+
+
+def test_one_concept_one_code_in_every_modality() -> None:
+    known = catalogue()
+    for modality in ("text", "image", "audio", "tensor"):
+        assert f"{modality}.too_many_bytes" in known  # the byte budget
+    for modality in ("image", "audio"):
+        assert f"{modality}.format_not_allowed" in known  # the sniffed type is not allowed
+        assert f"{modality}.declared_type_mismatch" in known  # name/content type disagree
+        assert f"{modality}.libmagic_missing" in known
+    assert not set(RENAMED) & known, "a renamed code is still emitted"
+
+
+def test_renamed_codes_keep_working_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="image.too_many_bytes"):
+        pipe = ks.image.default(max_bytes=10, policy={"image.too_large": "reject"})
+    report = pipe.run(_samples.png())
+    assert report.codes == ("image.too_many_bytes",)
+    with pytest.warns(DeprecationWarning):
+        assert report.has("image.too_large")

@@ -139,7 +139,7 @@ def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderIn
         ctx.halt("audio.libmagic_missing", str(exc))
     if fmt is None or fmt not in formats:
         ctx.halt(
-            "audio.format",
+            "audio.format_not_allowed",
             f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
             f"{echo(data[:12])}",
         )

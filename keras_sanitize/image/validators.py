@@ -136,7 +136,7 @@ class ImageFormat(Validator):
         data = _need_bytes(ctx, value)
         if len(data) > self.max_bytes:
             ctx.halt(
-                "image.too_large",
+                "image.too_many_bytes",
                 f"the image has {len(data)} bytes; limit is {self.max_bytes} (max_bytes)",
                 detail={"bytes": len(data), "limit": self.max_bytes},
             )
