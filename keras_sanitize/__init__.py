@@ -33,6 +33,7 @@ from keras_sanitize.findings import Action, Finding, Report, Severity
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.registry import MODALITIES as _MODALITIES
 from keras_sanitize.stage import Context, Encoder, Filter, Stage, Validator, Verifier
+from keras_sanitize.upload import Upload
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "SanitizeError",
     "Severity",
     "Stage",
+    "Upload",
     "Validator",
     "Verifier",
     "__version__",

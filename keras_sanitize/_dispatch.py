@@ -12,6 +12,7 @@ from keras_sanitize.findings import Finding, Report, Severity, echo
 from keras_sanitize.registry import MODALITIES, modality_module
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Stage
+from keras_sanitize.upload import Upload
 
 __all__ = ["default_pipeline", "detect_modality", "validate"]
 
@@ -45,6 +46,8 @@ def detect_modality(value: Any) -> str | None:
     """
     if isinstance(value, str):
         return "text"
+    if isinstance(value, Upload) and type(value) is Upload:
+        value = value.data  # the declared type is never trusted: sniff the bytes
     if isinstance(value, (bytes, bytearray, memoryview)):
         mime = sniff_mime(value)
         if mime.startswith("image/"):

@@ -12,7 +12,7 @@ import keras_sanitize as ks
 PUBLIC = {
     "Action", "ArtifactError", "ConfigError", "Context", "Encoder", "Filter", "Finding",
     "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
-    "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
+    "Stage", "Upload", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
     "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
 }  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "keras_sanitize"
 #: the core, in the only order its modules may import each other
-CORE = ("errors", "codes", "findings", "stage", "registry", "policy", "pipeline", "config")
+CORE = ("errors", "codes", "upload", "findings", "stage", "registry", "policy", "pipeline", "config")
 
 
 def _modules() -> dict[str, Path]:

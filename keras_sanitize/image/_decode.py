@@ -31,6 +31,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context
+from keras_sanitize.upload import Upload
 
 #: image types Pillow may open by default.
 DEFAULT_FORMATS: tuple[str, ...] = ("image/gif", "image/jpeg", "image/png", "image/webp")
@@ -160,10 +161,8 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 def as_bytes(value: Any) -> bytes | None:
-    """The bytes of a bytes-like value or an ImageUpload, else ``None``."""
-    from keras_sanitize.image._types import ImageUpload
-
-    if isinstance(value, ImageUpload):
+    """The bytes of a bytes-like value or an :class:`~keras_sanitize.Upload`, else ``None``."""
+    if isinstance(value, Upload):
         value = value.data
     if isinstance(value, bytes):
         return value

@@ -44,9 +44,9 @@ from keras_sanitize.image._limits import (
     check_modes,
     image_stage,
 )
-from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context, Validator, check_number
+from keras_sanitize.upload import Upload
 
 __all__ = [
     "DEFAULT_BIT_DEPTHS",
@@ -153,10 +153,10 @@ class ImageFormat(Validator):
                 severity=Severity.HIGH,
                 detail={"mime": mime, "head": echo(data[:16])},
             )
-        if isinstance(value, ImageUpload):
+        if isinstance(value, Upload):
             self._check_declared(value, mime, ctx)
 
-    def _check_declared(self, up: ImageUpload, mime: str, ctx: Context) -> None:
+    def _check_declared(self, up: Upload, mime: str, ctx: Context) -> None:
         declared = up.content_type
         if isinstance(declared, str) and declared.strip():
             claim = normalize_mime(declared)
