@@ -82,7 +82,7 @@ class ByteBudget(Validator):
                 severity=Severity.MEDIUM,
             )
         elif size > self.max_bytes:
-            ctx.add(
+            ctx.halt(
                 "audio.too_many_bytes",
                 f"audio input is {size} bytes; limit is {self.max_bytes} (max_bytes). Send a shorter "
                 f"or compressed clip, or raise max_bytes.",
@@ -206,7 +206,8 @@ class HeaderLimits(Validator):
             if not data:
                 return
             info = read_header(data, self.formats, ctx)
-            self._limits(ctx, info.rate, info.channels, info.seconds, f"{info.container} header declares")
+            # a lying header is reported before a limit halts on what it declares
+            self._consistency(ctx, info, len(data))
             if info.codec not in self.codecs:
                 ctx.add(
                     "audio.codec",
@@ -215,7 +216,7 @@ class HeaderLimits(Validator):
                     severity=Severity.HIGH,
                     detail={"codec": info.codec},
                 )
-            self._consistency(ctx, info, len(data))
+            self._limits(ctx, info.rate, info.channels, info.seconds, f"{info.container} header declares")
             return
         shape_rate = shape_and_rate(value)
         if shape_rate is not None:
@@ -245,7 +246,7 @@ class HeaderLimits(Validator):
                 detail={"channels": channels},
             )
         if seconds is not None and seconds > self.max_seconds:
-            ctx.add(
+            ctx.halt(
                 "audio.too_long",
                 f"duration must be at most {self.max_seconds:g} s (max_seconds); {who} {seconds:.6g} s",
                 severity=Severity.HIGH,

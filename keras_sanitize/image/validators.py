@@ -303,13 +303,13 @@ class ImageHeader(Validator):
                 f"the {info.format} file is truncated: {info.truncated}; send the whole file",
             )
         if info.frames > self.max_frames:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_frames",
                 f"the animation declares {info.frames} frames; limit is {self.max_frames} (max_frames)",
                 detail={"frames": info.frames, "limit": self.max_frames},
             )
         if info.scans > self.max_scans:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_scans",
                 f"the progressive JPEG has {info.scans} scans; limit is {self.max_scans} (max_scans): "
                 f"each scan re-reads the whole image",
@@ -367,7 +367,7 @@ class ImageHeader(Validator):
         report_warnings(ctx, outcome, size[0] * size[1], self.max_pixels, others=False)
         self._check_size(size[0], size[1], ctx)
         if info is None and frames > self.max_frames:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_frames",
                 f"the image has {frames} frames; limit is {self.max_frames} (max_frames)",
                 detail={"frames": frames, "limit": self.max_frames},
