@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 from keras_sanitize.findings import Action, Severity, echo
@@ -47,10 +48,10 @@ _NON_MODELLING_SHORT = frozenset(api.rsplit(".", 1)[1] for api in NON_MODELLING_
 #: Python built-ins a ``builtins`` function reference must never name (exec, eval, open, ...).
 PYTHON_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_") or n == "__import__")
 #: Layers that run code or load files outside the model by design.
-UNSAFE_LAYERS = {
+UNSAFE_LAYERS = MappingProxyType({
     "TFSMLayer": "loads an external TensorFlow SavedModel whose graph can run arbitrary ops",
     "TorchModuleWrapper": "holds a torch.save() pickle that runs code when unpickled (CVE-2025-49655)",
-}
+})
 #: keras_sanitize's own layers (``ks.layers``): allowed by exact module, class and registered name.
 OWN_LAYERS_MODULE = "keras_sanitize.integrations.layers"
 OWN_LAYERS = frozenset({"TensorGuard", "SqueezeBits", "MedianSmoothing", "LowPass", "PeakNormalize",
