@@ -101,14 +101,21 @@ def _count_values(doc: Any) -> int:
 
 _MEASURE = textwrap.dedent(
     """
-    import json, sys
+    import ctypes, gc, json, sys
     from keras_sanitize.artifacts import scan
+    def trim():
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:
+            pass
     def rss(key):
         with open("/proc/self/status") as f:
             return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key))
     scan(sys.argv[1])  # warm-up: imports h5py and numpy
     out = {}
     for path in sys.argv[2:]:
+        gc.collect()
+        trim()  # hand freed heap back, so the baseline RSS is what is really in use
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak (VmHWM) to the current RSS
         base = rss("VmRSS:")
