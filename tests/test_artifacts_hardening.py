@@ -19,6 +19,8 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import keras_sanitize as ks
 from keras_sanitize.artifacts import DEFAULT_LIMITS, ScanLimits, scan
@@ -97,6 +99,30 @@ def _count_values(doc: Any) -> int:
         elif isinstance(node, list):
             stack.extend(node)
     return n
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=60,
+)
+
+
+@given(_JSON, st.sampled_from([(",", ":"), (", ", ": ")]))
+@settings(max_examples=200, deadline=None)
+def test_pre_parse_count_bounds_the_values_and_keys(doc: Any, separators: tuple[str, str]) -> None:
+    raw = json.dumps(doc, separators=separators).encode()
+    keys = 0
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    # Every key and every value but the root follows a ',' or ':' or opens its container.
+    assert fx.values_of(raw) >= _count_values(doc) + keys
 
 
 _MEASURE = textwrap.dedent(

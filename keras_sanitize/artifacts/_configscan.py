@@ -330,7 +330,7 @@ class _Walker:
                          f"function reference {echo(full)} is not one of the Keras modelling functions "
                          "(activations, losses, metrics, ops) a model may name; functions are allowed by "
                          "exact name, not by namespace (keras_hub's get_file and load_json read files "
-                         "and download). Remove it, or pass its package in allow_modules",
+                         f"and download). Remove it, or if you trust it pass allow_modules=({module!r},)",
                          Severity.CRITICAL, function=full)
             elif not installed(module.split(".", 1)[0]):
                 self.not_installed(module, full, here, path)
