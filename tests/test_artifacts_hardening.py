@@ -261,12 +261,16 @@ def test_json_and_bytecode_in_any_attribute_or_dataset(tmp_path: Path, parts: fx
         f["layers/dense"].attrs["notes"] = json.dumps(bad)
         evil = json.dumps({"class_name": "Evil", "module": "os"}).encode()
         f.create_dataset("extra", data=np.array([evil]))
+        as_bytes = json.dumps({"class_name": "Popen", "module": "subprocess"}).encode()
+        f.create_dataset("blob", data=np.frombuffer(as_bytes, np.uint8))
+        f.create_dataset("int8_weights", data=np.arange(-50, 50, dtype=np.int8))  # read as nothing
 
     weights = fx._weights_with(edit)
     report = scan(fx.write_keras(tmp_path / "attrs.keras", parts, weights=weights))
     assert not report.ok
     hits = [f for f in report.findings if f.code == "artifact.unsafe_module"]
-    assert len(hits) == 2, report.codes
+    assert len(hits) == 3, report.codes
+    assert set(report.codes) == {"artifact.unsafe_module"}
 
     import marshal
 

@@ -122,8 +122,11 @@ class _H5Walker:
                      f"dataset stored in external raw files {echo(', '.join(files))}; reading it reads "
                      "files on the loading machine (CVE-2026-1669)", Severity.CRITICAL, files=files)
         dt = dsid.dtype
-        if not self.check_dtype(dt, path, "dataset") and dt.kind in "SU":
-            self.check_string_dataset(dsid, path)
+        if not self.check_dtype(dt, path, "dataset"):
+            if dt.kind in "SU":
+                self.check_string_dataset(dsid, path)
+            elif dt.itemsize == 1 and dt.kind in "iu" and len(dsid.shape or ()) == 1:
+                self.check_byte_dataset(dsid, path)
         shape = dsid.shape or ()
         declared = math.prod(int(n) for n in shape) * max(dt.itemsize, 1)
         if declared > self.limits.h5_bomb_floor and declared > self.limits.h5_ratio * self.file_size:
@@ -211,6 +214,30 @@ class _H5Walker:
         value = self.np.empty(shape, dtype=dt)
         dsid.read(self.h5py.h5s.ALL, self.h5py.h5s.ALL, value)
         self.inspect_strings(value, path, "string dataset", path, named=False)
+
+
+    def check_byte_dataset(self, dsid: Any, path: str) -> None:
+        """A 1-D byte array that starts like JSON is read (bounded) and walked as a config.
+
+        Pickle and bytecode prefixes are not tested here: int8 weights would match them by chance.
+        """
+        size = int((dsid.shape or (0,))[0])
+        if size < 2 or size > self.limits.max_attr_bytes:
+            return
+        head = self.np.empty((1,), dtype=dsid.dtype)
+        dsid.read(self.h5py.h5s.create_simple((1,)), _first(dsid), head)
+        if head.tobytes() not in (b"{", b"["):
+            return
+        value = self.np.empty((size,), dtype=dsid.dtype)
+        dsid.read(self.h5py.h5s.ALL, self.h5py.h5s.ALL, value)
+        if len(self.extra_json) < MAX_EXTRA_JSON:
+            self.extra_json[path] = value.tobytes()
+
+
+def _first(dsid: Any) -> Any:
+    space = dsid.get_space()
+    space.select_hyperslab((0,), (1,))
+    return space
 
 
 def _collect(out: list[tuple[bytes, int, Any]], name: bytes, info: Any) -> None:
