@@ -73,12 +73,21 @@ class _Redirect:
 
     def install(self) -> None:
         _flush_python_stderr()
+        os.fstat(2)  # OSError when fd 2 is closed: then nothing is redirected
         read, write = os.pipe()
-        fcntl.fcntl(write, fcntl.F_SETFL, fcntl.fcntl(write, fcntl.F_GETFL) | os.O_NONBLOCK)
-        fcntl.fcntl(read, fcntl.F_SETFL, fcntl.fcntl(read, fcntl.F_GETFL) | os.O_NONBLOCK)
-        self.saved = os.dup(2)
-        os.dup2(write, 2)
-        os.close(write)
+        try:
+            for fd in (read, write):
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+            self.saved = os.dup(2)
+            os.dup2(write, 2)
+        except OSError:
+            os.close(read)
+            if self.saved >= 0:
+                os.close(self.saved)
+                self.saved = -1
+            raise
+        finally:
+            os.close(write)
         self.reader = read
         self.ring.clear()
         self.base = self.total = 0

@@ -143,3 +143,22 @@ def test_a_decodable_mp3_with_warnings_reports_decoder_warning() -> None:
     report = ks.audio.default(sample_rate=16000, formats=["mp3"]).run(junk)
     hits = [f for f in report.findings if f.code == "audio.decoder_warning"]
     assert hits and hits[0].detail["category"] == "stderr", report.codes
+
+
+def test_closed_fd2_runs_unredirected() -> None:
+    code = (
+        "import os\n"
+        "from keras_sanitize._stderr import captured_stderr\n"
+        "os.close(2)\n"
+        "with captured_stderr('x', log=False) as cap:\n"
+        "    pass\n"
+        "assert cap.text == '' and not os.path.exists('/proc/self/fd/2')\n"
+        "print('ok')\n"
+    )
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                          check=False)
+    assert proc.stdout.strip() == "ok", proc.stdout
