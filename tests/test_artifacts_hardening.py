@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import keras_sanitize as ks
 from keras_sanitize.artifacts import DEFAULT_LIMITS, ScanLimits, scan
+from keras_sanitize.artifacts import _allowlists as al
 from keras_sanitize.artifacts import _configscan as cs
 from keras_sanitize.artifacts import _fixtures as fx
 
@@ -231,7 +232,7 @@ def test_generated_function_list_matches_installed_keras() -> None:
     assert spec is not None and spec.loader is not None
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert set(gen.names()) | cs.KERAS_HUB_FUNCTIONS == set(cs.keras_functions())
+    assert set(gen.names()) | al.KERAS_HUB_FUNCTIONS == set(al.keras_functions())
 
 
 def _flip_attr(src: Path, dst: Path) -> Path:
@@ -334,7 +335,7 @@ def test_readme_model_round_trips_through_ks_load_model(tmp_path: Path, backend:
 
 
 def test_own_layers_allowed_only_by_exact_name(tmp_path: Path, parts: fx.Parts) -> None:
-    layer = {"module": cs.OWN_LAYERS_MODULE, "class_name": "SqueezeBits",
+    layer = {"module": al.OWN_LAYERS_MODULE, "class_name": "SqueezeBits",
              "registered_name": "keras_sanitize>SqueezeBits", "config": {"name": "sq", "bits": 5}}
     assert scan(fx.write_keras(tmp_path / "own.keras", parts, _with_layer(parts, layer))).ok
     for edit in ({"class_name": "Pipeline"}, {"module": "keras_sanitize.cli"},
@@ -351,5 +352,5 @@ def test_own_layer_list_matches_the_registered_layers() -> None:
 
     registered = {name.split(">", 1)[1] for name, cls in keras.saving.get_custom_objects().items()
                   if name.startswith("keras_sanitize>") and cls.__module__ == layers.__name__}
-    assert registered == set(cs.OWN_LAYERS)
-    assert layers.__name__ == cs.OWN_LAYERS_MODULE
+    assert registered == set(al.OWN_LAYERS)
+    assert layers.__name__ == al.OWN_LAYERS_MODULE

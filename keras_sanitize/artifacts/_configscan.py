@@ -8,56 +8,29 @@ activations, losses and metrics in ``compile_config``, the function of a
 
 from __future__ import annotations
 
-import builtins
-import functools
-import importlib.util
 import json
 import re
 from collections.abc import Iterator
-from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
 from keras_sanitize.findings import Action, Severity, echo
 
+from ._allowlists import (
+    _NON_MODELLING_SHORT,
+    NON_MODELLING_APIS,
+    NON_MODELLING_PREFIXES,
+    OWN_LAYERS,
+    OWN_LAYERS_MODULE,
+    PYTHON_BUILTINS,
+    UNSAFE_LAYERS,
+    installed,
+    keras_functions,
+)
 from ._common import DEFAULT_ALLOWED_MODULES, Collector, ScanLimits, dotted, module_allowed
 from ._formats import looks_like_marshal, looks_like_pickle
 
-#: Keras functions that are not modelling code (Keras's own NON_MODELING_APIS, 3.15).
-NON_MODELLING_APIS = frozenset({
-    "keras.backend.clear_session", "keras.config.enable_unsafe_deserialization",
-    "keras.models.load_model", "keras.models.model_from_json", "keras.models.save_model",
-    "keras.preprocessing.image_dataset_from_directory", "keras.preprocessing.image.load_img",
-    "keras.preprocessing.image.save_img", "keras.preprocessing.text_dataset_from_directory",
-    "keras.saving.deserialize_keras_object", "keras.saving.load_model", "keras.saving.load_weights",
-    "keras.saving.register_keras_serializable", "keras.saving.save_model", "keras.saving.save_weights",
-    "keras.saving.serialize_keras_object", "keras.utils.audio_dataset_from_directory",
-    "keras.utils.clear_session", "keras.utils.deserialize_keras_object", "keras.utils.get_file",
-    "keras.utils.image_dataset_from_directory", "keras.utils.load_img",
-    "keras.utils.register_keras_serializable", "keras.utils.save_img",
-    "keras.utils.serialize_keras_object", "keras.utils.text_dataset_from_directory",
-})
-#: Whole namespaces whose functions have no place in a model: settings, I/O, downloads.
-NON_MODELLING_PREFIXES = (
-    "keras.config.", "keras.saving.", "keras.models.", "keras.utils.", "keras.backend.",
-    "keras.preprocessing.", "keras.export.", "keras.callbacks.", "keras.datasets.",
-    "keras.distribution.", "keras.visualization.", "keras.src.saving.", "keras.src.utils.",
-    "keras.src.legacy.", "keras.src.export.", "keras.src.backend.config.",
-)
-_NON_MODELLING_SHORT = frozenset(api.rsplit(".", 1)[1] for api in NON_MODELLING_APIS)
-#: Python built-ins a ``builtins`` function reference must never name (exec, eval, open, ...).
-PYTHON_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_") or n == "__import__")
-#: Layers that run code or load files outside the model by design.
-UNSAFE_LAYERS = MappingProxyType({
-    "TFSMLayer": "loads an external TensorFlow SavedModel whose graph can run arbitrary ops",
-    "TorchModuleWrapper": "holds a torch.save() pickle that runs code when unpickled (CVE-2025-49655)",
-})
-#: keras_sanitize's own layers (``ks.layers``): allowed by exact module, class and registered name.
-OWN_LAYERS_MODULE = "keras_sanitize.integrations.layers"
-OWN_LAYERS = frozenset({"TensorGuard", "SqueezeBits", "MedianSmoothing", "LowPass", "PeakNormalize",
-                        "Standardize", "ImageNormalize", "RemoveDC"})
-#: keras_hub functions a config may name by module (besides the generated Keras list).
-KERAS_HUB_FUNCTIONS = frozenset({"keras_hub.src.utils.keras_utils.gelu_approximate"})
+__all__ = ["NON_MODELLING_APIS", "UNSAFE_LAYERS", "scan_config", "scan_json_blob", "within_budget"]
+
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _FILE_KEYS = frozenset({"vocabulary", "merges", "proto", "vocabulary_file", "vocab_file", "idf_weights"})
 _SKIP_STR_KEYS = frozenset({"name", "class_name", "registered_name", "code"})
@@ -66,23 +39,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CODE_FIRST = frozenset("4Ygc\x80")
 # "package>Name" as register_keras_serializable writes it; packages may hold '-' and '.'.
 _REGISTERED = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}(?:>[A-Za-z_][A-Za-z0-9_.]{0,127})?$")
-
-
-@functools.lru_cache(maxsize=1)
-def keras_functions() -> frozenset[str]:
-    """Exact ``module.name`` references into Keras that a config may make (generated data file)."""
-    text = resources.files("keras_sanitize").joinpath("data", "keras_functions.txt").read_text("utf-8")
-    names = (line.strip() for line in text.splitlines())
-    return frozenset(n for n in names if n and not n.startswith("#")) | KERAS_HUB_FUNCTIONS
-
-
-@functools.lru_cache(maxsize=256)
-def installed(top: str) -> bool:
-    """Whether the top-level package ``top`` can be imported here (found, never imported)."""
-    try:
-        return importlib.util.find_spec(top) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _path_like_name(name: str) -> bool:
