@@ -90,6 +90,7 @@ def test_raw_image_inputs_are_decoded_in_the_sandbox(model_path: str, box: ks.sa
     assert [r.ok for r in reports] == [True, False, True]
 
 
+@pytest.mark.slow  # the replacement worker imports Keras and reloads the model
 def test_a_dead_model_worker_refuses_the_batch_then_serves(sandboxed: ks.sandbox.SandboxedModel) -> None:
     x = np.zeros((4, 16, 16, 3), "float32")
     sandboxed.predict(x, verbose=0)
@@ -104,6 +105,7 @@ def test_a_dead_model_worker_refuses_the_batch_then_serves(sandboxed: ks.sandbox
     assert sandboxed.predict(x, verbose=0).shape == (4, 3)
 
 
+@pytest.mark.slow  # a second model's workers import Keras
 def test_wrap_a_keras_model_object_with_sandbox(box: ks.sandbox.Sandbox) -> None:
     import keras
 
@@ -115,7 +117,9 @@ def test_wrap_a_keras_model_object_with_sandbox(box: ks.sandbox.Sandbox) -> None
     assert not os.path.exists(saved)
 
 
-def test_bad_arguments(model_path: str, box: ks.sandbox.Sandbox, sandboxed: ks.sandbox.SandboxedModel) -> None:
+def test_bad_arguments(
+    model_path: str, box: ks.sandbox.Sandbox, sandboxed: ks.sandbox.SandboxedModel
+) -> None:
     with pytest.raises(ks.ConfigError):
         ks.sandbox.SandboxedModel(model_path, sandbox="yes")  # type: ignore[arg-type]
     with pytest.raises(ks.ConfigError):

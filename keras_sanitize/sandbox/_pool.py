@@ -234,6 +234,27 @@ class Sandbox:
         group.release(worker)
         return time.perf_counter() - start
 
+    def validate(self, value: Any, modality: str | None = None) -> Report:
+        """``ks.validate`` in a worker: the modality is sniffed there, its default pipeline run there.
+
+        Example:
+            >>> import keras_sanitize as ks
+            >>> with ks.sandbox.Sandbox(workers=1) as box:
+            ...     box.validate("hello").value
+            'hello'
+        """
+        return self.validate_batch([value], modality)[0]
+
+    def validate_batch(self, values: Iterable[Any], modality: str | None = None) -> list[Report]:
+        """:meth:`validate` on each item; one report per item, in order."""
+        from keras_sanitize._dispatch import MODALITIES
+
+        if modality is not None and modality not in MODALITIES:
+            raise ConfigError(f"validate: modality must be one of {list(MODALITIES)}. Received: {modality!r}")
+        from keras_sanitize.sandbox._isolated import remote_batch
+
+        return remote_batch(self, _Validator(modality), list(values))
+
     def _max_transfer(self) -> int:
         return self.limits.max_transfer_mb << 20
 
@@ -366,6 +387,17 @@ class Sandbox:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Sandbox workers={self.workers} {state} limits={self.limits}>"
+
+
+class _Validator:
+    """What :meth:`Sandbox.validate` sends: the worker runs ``ks.validate`` instead of a pipeline."""
+
+    def __init__(self, modality: str | None) -> None:
+        self.modality_name = modality
+        self.name = "validate"
+        self._key = f"validate:{modality}"
+        self._config = {"validate": modality}
+        self._modules: list[str] = []
 
 
 def _unavailable(pipe: Any, error: str, index: int | None) -> Report:

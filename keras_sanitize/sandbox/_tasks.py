@@ -173,6 +173,9 @@ class Server:
             config = body.get("config")
             if config is None:
                 raise LookupError(f"pipeline {key} is unknown to this worker")
+            if isinstance(config, dict) and set(config) == {"validate"}:
+                pipe = self.pipelines[key] = _Validate(config["validate"])
+                return pipe
             for module in body.get("modules", ()):
                 importlib.import_module(module)
             from keras_sanitize.config import deserialize_stage
@@ -257,6 +260,22 @@ class Server:
             self.retire = self.retire or isinstance(exc, MemoryError)
             self._emit({"op": "done", "error": f"the model's output cannot leave the sandbox: {exc}"},
                        lambda bufs: None)  # fmt: skip
+
+
+class _Validate:
+    """``ks.validate`` (sniff the modality, run its default pipeline) as a worker-side pipeline."""
+
+    def __init__(self, modality: str | None) -> None:
+        self.modality_name = modality
+
+    def _run(self, value: Any, *, index: int | None, monitor: bool, overrides: Any) -> Report:
+        from keras_sanitize._dispatch import validate
+
+        report = validate(value, modality=self.modality_name)
+        if index is None:
+            return report
+        findings = tuple(f.with_(index=index) for f in report.findings)
+        return Report(report.ok, report.value, findings, report.timings, report.modality, index)
 
 
 def _spec(t: Any) -> list[Any]:
