@@ -313,6 +313,26 @@ def test_require_available_layers_and_limits_dataclass() -> None:
         limits.memory_mb = 1  # type: ignore[misc]
 
 
+def test_a_killed_zygote_is_replaced() -> None:
+    import signal
+
+    with ks.sandbox.Sandbox(workers=1) as sandbox:
+        pipe = ks.text.default().isolated(sandbox)
+        assert pipe.run("before").ok
+        first = sandbox._zygote.proc
+        for worker in list(sandbox._pipelines.all):
+            os.kill(worker.pid, signal.SIGKILL)
+        first.kill()
+        first.wait(10)
+        reports = pipe.run_batch(["after"] * 3)
+        assert sandbox._zygote.proc is not first
+        # The input in flight when its worker vanished may be refused; the pool then heals.
+        assert all(r.ok or r.codes[0].startswith("sandbox.") for r in reports)
+        assert pipe.run("healed").ok
+        pids = {z.proc.pid for z in sandbox._zygotes}
+    assert not any(_alive(p) for p in pids)
+
+
 def test_closed_sandbox_refuses_work_and_leaves_nothing() -> None:
     before = _shm()
     sandbox = ks.sandbox.Sandbox(workers=2, max_tasks_per_worker=3)

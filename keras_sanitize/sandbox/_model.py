@@ -73,7 +73,13 @@ class _RemoteModel:
             raise ConfigError(f"SandboxedModel.{method}: only {list(_KWARGS)} (plain values) cross the "
                               f"sandbox. Received: {bad}")  # fmt: skip
         group, limits = self.group, self.box.limits
-        worker = group.acquire()
+        try:
+            worker = group.acquire()
+        except StartFailed as exc:
+            text = str(exc)[:300]
+            raise _ModelFailure(lambda i: Finding(
+                "sandbox.unavailable", f"no model worker could start ({text}); the batch was refused "
+                "unchecked.", Severity.HIGH, Action.REJECT, "sandbox", i, fatal=True)) from None  # fmt: skip
         first = self.calls.get(worker.pid, 0) == 0
         timeout = max(limits.timeout, _FIRST_CALL_SECONDS) if first else limits.timeout
         try:

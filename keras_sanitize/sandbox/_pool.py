@@ -37,7 +37,7 @@ class _Group:
         self.info: dict[str, Any] | None = None
 
     def _start(self) -> Worker:
-        worker = Worker(self.box._zygote, self.spec)
+        worker = Worker(self.box._live_zygote(), self.spec)
         self.all.add(worker)
         return worker
 
@@ -167,8 +167,8 @@ class Sandbox:
         self._lock = threading.Lock()
         self._groups: dict[str, _Group] = {}
         self._executor: ThreadPoolExecutor | None = None
-        self._zygote = Zygote()
-        self._finalizer = weakref.finalize(self, _shutdown, self._zygote, self._groups)
+        self._zygotes = [Zygote()]
+        self._finalizer = weakref.finalize(self, _shutdown, self._zygotes, self._groups)
         self._pipelines = self._group("pipelines", {})
         self._pipelines.warm()
         if self.require:
@@ -179,6 +179,19 @@ class Sandbox:
                 why = "; ".join(f"{m}: {notes.get(m, 'unavailable')}" for m in missing)
                 self.close()
                 raise ConfigError(f"Sandbox(require={list(self.require)}): not available here: {why}")
+
+    @property
+    def _zygote(self) -> Zygote:
+        return self._zygotes[-1]
+
+    def _live_zygote(self) -> Zygote:
+        """The zygote, started again if it died (killed from outside): the pool heals itself."""
+        with self._lock:
+            zygote = self._zygotes[-1]
+            if zygote.proc.poll() is not None and not self._closed:
+                zygote = Zygote()
+                self._zygotes.append(zygote)
+            return zygote
 
     # -- pools -------------------------------------------------------------------------------------
     def _spec(self, extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,7 +290,12 @@ class Sandbox:
         todo = list(range(len(values)))
         while todo:
             group = self._pipelines
-            worker = group.acquire()
+            try:
+                worker = group.acquire()
+            except StartFailed as exc:
+                for i in todo:
+                    reports[i] = _no_worker(pipe, str(exc), indices[i])
+                break
             try:
                 done = self._task(worker, pipe, [values[i] for i in todo], [indices[i] for i in todo],
                                   monitor, overrides)  # fmt: skip
@@ -398,7 +416,8 @@ class Sandbox:
             group.close()
         if executor is not None:
             executor.shutdown(wait=False)
-        self._zygote.close()
+        for zygote in self._zygotes:
+            zygote.close()
         self._finalizer.detach()
 
     @property
@@ -428,6 +447,15 @@ class _Validator:
         self._modules: list[str] = []
 
 
+def _no_worker(pipe: Any, error: str, index: int | None) -> Report:
+    from keras_sanitize.findings import Action, Finding, Severity
+
+    finding = Finding("sandbox.unavailable", f"no sandbox worker could start ({error}); the input was "
+                      "refused unchecked. Check the machine (memory, process limits) and isolation_notes().",
+                      Severity.HIGH, Action.REJECT, "sandbox", index, fatal=True)  # fmt: skip
+    return Report(False, None, (finding,), {}, pipe.modality_name, index)
+
+
 def _unavailable(pipe: Any, error: str, index: int | None) -> Report:
     from keras_sanitize.findings import Action, Finding, Severity
 
@@ -438,10 +466,11 @@ def _unavailable(pipe: Any, error: str, index: int | None) -> Report:
     return Report(False, None, (finding,), {}, pipe.modality_name, index)
 
 
-def _shutdown(zygote: Zygote, groups: dict[str, _Group]) -> None:
+def _shutdown(zygotes: list[Zygote], groups: dict[str, _Group]) -> None:
     for group in list(groups.values()):
         group.close()
-    zygote.close()
+    for zygote in zygotes:
+        zygote.close()
 
 
 def _paths(name: str, value: Iterable[str]) -> tuple[str, ...]:

@@ -83,7 +83,10 @@ class Zygote:
                 if reply["op"] != "ready":
                     raise StartFailed(f"the sandbox zygote did not start: {reply}")
                 self.ready = True
-            codec.send(self.sock, msg, fds)
+            try:
+                codec.send(self.sock, msg, fds)
+            except OSError as exc:
+                raise StartFailed(f"the sandbox zygote is gone ({exc})") from None
             return self._reply(timeout)
 
     def _reply(self, timeout: float) -> dict[str, Any]:
