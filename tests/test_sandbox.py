@@ -157,6 +157,14 @@ def test_nested_isolated_pipeline_keeps_outer_policy(box: ks.sandbox.Sandbox) ->
     assert (got.ok, got.codes) == (expect.ok, expect.codes)
 
 
+def test_uploads_cross_with_their_declarations(box: ks.sandbox.Sandbox) -> None:
+    data = _jpeg(40, 30)
+    pipe = ks.image.default(size=(8, 8))
+    for upload in (ks.Upload(data, filename="cat.png", content_type="image/png"),
+                   ks.image.ImageUpload(data, filename="cat.jpg", content_type="image/jpeg")):  # fmt: skip
+        _same(pipe.run(upload), pipe.isolated(box).run(upload))
+
+
 def test_values_that_cannot_cross_are_refused(box: ks.sandbox.Sandbox) -> None:
     from PIL import Image
 

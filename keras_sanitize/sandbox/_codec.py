@@ -116,6 +116,11 @@ def encode(obj: Any, bufs: list[tuple[dict[str, Any], memoryview]], depth: int =
         return {"$a": len(bufs) - 1}
     if isinstance(obj, np.generic):
         return encode(obj.item(), bufs, depth + 1)
+    upload = _upload_types()
+    if upload and isinstance(obj, upload[0]):
+        kind = "image" if isinstance(obj, upload[1]) else ""
+        up: Any = obj
+        return {"$u": [kind, encode(up.data, bufs, depth + 1), up.filename, up.content_type]}
     if isinstance(obj, tuple):
         return {"$t": [encode(v, bufs, depth + 1) for v in obj]}
     if isinstance(obj, list):
@@ -204,6 +209,8 @@ def decode(obj: Any, descs: list[Any], arena: Arena | None, copy: bool = True) -
                     if not isinstance(inner, int) or not 0 <= inner < len(descs):
                         raise ProtocolError(f"bad buffer reference {inner!r}")
                     return _buffer(descs[inner], arena, copy)
+                if tag == "$u" and isinstance(inner, list) and len(inner) == 4:
+                    return _upload(inner[0], walk(inner[1], depth + 1), inner[2], inner[3])
                 if tag == "$t" and isinstance(inner, list):
                     return tuple(walk(v, depth + 1) for v in inner)
                 if tag == "$d" and isinstance(inner, list):
@@ -223,6 +230,25 @@ def decode(obj: Any, descs: list[Any], arena: Arena | None, copy: bool = True) -
         raise ProtocolError(f"unexpected JSON value {type(o).__name__}")
 
     return walk(obj, 0)
+
+
+def _upload_types() -> tuple[type, type] | None:
+    """``ks.Upload`` and ``ks.image.ImageUpload`` (when this version has them)."""
+    try:
+        from keras_sanitize.image._types import ImageUpload
+        from keras_sanitize.upload import Upload
+    except ImportError:
+        return None
+    return Upload, ImageUpload
+
+
+def _upload(kind: Any, data: Any, filename: Any, content_type: Any) -> Any:
+    types = _upload_types()
+    ok = isinstance(data, bytes) and all(v is None or isinstance(v, str) for v in (filename, content_type))
+    if types is None or not ok or kind not in ("", "image"):
+        raise ProtocolError("bad upload")
+    cls = types[1] if kind == "image" else types[0]
+    return cls(data, filename, content_type)
 
 
 # -- findings and reports --------------------------------------------------------------------
