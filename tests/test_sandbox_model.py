@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import keras_sanitize as ks
 
@@ -67,6 +70,20 @@ def test_predictions_equal_in_process(model_path: str, sandboxed: ks.sandbox.San
     np.testing.assert_allclose(sandboxed.predict_on_batch(x), expect, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sandboxed(x), expect, rtol=1e-5, atol=1e-6)
     assert sandboxed.isolation()["process"] and sandboxed.sandbox.isolation()["rlimits"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=hnp.arrays(st.sampled_from(["float32", "float64", "int32", "uint8", "bool"]),
+                    hnp.array_shapes(min_dims=1, max_dims=4, max_side=17)))  # fmt: skip
+def test_arbitrary_arrays_give_outputs_or_input_rejected(
+    sandboxed: ks.sandbox.SandboxedModel, x: np.ndarray
+) -> None:
+    try:
+        out = sandboxed.predict(x, verbose=0)
+    except ks.InputRejected as exc:
+        assert any(not r.ok and r.codes for r in exc.reports)
+        return
+    assert out.shape == (x.shape[0], 3) and x.shape[1:] == (16, 16, 3)
 
 
 def test_the_derived_guard_refuses_wrong_shapes(sandboxed: ks.sandbox.SandboxedModel) -> None:
