@@ -170,9 +170,13 @@ class Sandbox:
         self._zygotes = [Zygote()]
         self._finalizer = weakref.finalize(self, _shutdown, self._zygotes, self._groups)
         self._pipelines = self._group("pipelines", {})
-        self._pipelines.warm()
+        try:
+            self._pipelines.warm()
+            iso = self.isolation() if self.require else {}
+        except StartFailed as exc:
+            self.close()
+            raise ConfigError(f"Sandbox: the worker processes could not start here: {exc}") from None
         if self.require:
-            iso = self.isolation()
             missing = [layer for layer in self.require if not iso.get(layer)]
             if missing:
                 notes = self.isolation_notes()
