@@ -208,9 +208,9 @@ def test_huge_png_without_header_checks_exceeds_memory() -> None:
 
 
 def test_busy_loop_times_out() -> None:
-    with ks.sandbox.Sandbox(workers=1, timeout=0.5) as quick:
+    with ks.sandbox.Sandbox(workers=1, timeout=1.0) as quick:
         report = _faulty(faults.BusyLoop()).isolated(quick).run(b"x")
-        assert report.codes == ("sandbox.timeout",) and "timeout=0.5" in report.findings[0].message
+        assert report.codes == ("sandbox.timeout",) and "timeout=1.0" in report.findings[0].message
         assert ks.text.default().isolated(quick).run("next").ok
 
 
