@@ -20,8 +20,9 @@ from keras_sanitize.integrations._outputs import align, attach_outputs, check_ou
 from keras_sanitize.integrations.wrap import SanitizedModel
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.sandbox import _codec as codec
+from keras_sanitize.sandbox._group import Group as _Group
 from keras_sanitize.sandbox._isolated import IsolatedPipeline, isolate, resolve_sandbox
-from keras_sanitize.sandbox._pool import Sandbox, _Group
+from keras_sanitize.sandbox._pool import Sandbox
 from keras_sanitize.sandbox._process import Died, StartFailed, death_finding
 from keras_sanitize.stage import Stage
 

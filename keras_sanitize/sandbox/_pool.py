@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import weakref
@@ -14,6 +13,10 @@ from typing import Any
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Report
 from keras_sanitize.sandbox import _codec as codec
+from keras_sanitize.sandbox._group import Group as _Group
+from keras_sanitize.sandbox._group import Validator as _Validator
+from keras_sanitize.sandbox._group import no_worker as _no_worker
+from keras_sanitize.sandbox._group import unavailable as _unavailable
 from keras_sanitize.sandbox._limits import LAYERS, SandboxLimits
 from keras_sanitize.sandbox._process import Died, StartFailed, Worker, Zygote, death_finding
 from keras_sanitize.sandbox._tasks import memory_finding
@@ -22,81 +25,6 @@ __all__ = ["Sandbox"]
 
 _BATCH_ITEMS = 32  # items per task in run_batch
 _BATCH_BYTES = 64 << 20
-
-
-class _Group:
-    """The workers started from one spec (plain pipeline workers, or one model's workers)."""
-
-    def __init__(self, box: Sandbox, spec: dict[str, Any], size: int) -> None:
-        self.box = box
-        self.spec = spec
-        self.size = size
-        self.idle: list[Worker] = []
-        self.all: set[Worker] = set()
-        self.cond = threading.Condition()
-        self.info: dict[str, Any] | None = None
-
-    def _start(self) -> Worker:
-        worker = Worker(self.box._live_zygote(), self.spec)
-        self.all.add(worker)
-        return worker
-
-    def warm(self) -> None:
-        with self.cond:
-            while len(self.all) < self.size:
-                self.idle.append(self._start())
-
-    def acquire(self) -> Worker:
-        with self.cond:
-            while True:
-                if self.box._closed:
-                    raise ConfigError("the Sandbox is closed; create a new one")
-                if self.idle:
-                    worker = self.idle.pop()
-                    if worker.ready is not None and worker.gone():
-                        # Died while idle (killed from outside): never hand it an input.
-                        self.all.discard(worker)
-                        worker.kill()
-                        continue
-                    break
-                if len(self.all) < self.size:
-                    worker = self._start()
-                    break
-                self.cond.wait()
-        try:
-            ready = worker.wait_ready(self.box.limits.start_timeout)
-        except StartFailed:
-            self.discard(worker, replace=False)
-            raise
-        if self.info is None:
-            self.info = ready
-        return worker
-
-    def release(self, worker: Worker) -> None:
-        with self.cond:
-            if worker.alive and not self.box._closed:
-                self.idle.append(worker)
-            self.cond.notify()
-
-    def discard(self, worker: Worker, replace: bool = True) -> dict[str, Any]:
-        status = worker.kill()
-        with self.cond:
-            self.all.discard(worker)
-            if replace and not self.box._closed:
-                # Keep the pool warm: the replacement starts while the caller reads its report.
-                with contextlib.suppress(StartFailed, OSError):
-                    self.idle.append(self._start())
-            self.cond.notify()
-        return status
-
-    def close(self) -> None:
-        with self.cond:
-            workers = list(self.all)
-            self.all.clear()
-            self.idle.clear()
-            self.cond.notify_all()
-        for worker in workers:
-            worker.kill()
 
 
 class Sandbox:
@@ -440,36 +368,6 @@ class Sandbox:
         return f"<Sandbox workers={self.workers} {state} limits={self.limits}>"
 
 
-class _Validator:
-    """What :meth:`Sandbox.validate` sends: the worker runs ``ks.validate`` instead of a pipeline."""
-
-    def __init__(self, modality: str | None) -> None:
-        self.modality_name = modality
-        self.name = "validate"
-        self._key = f"validate:{modality}"
-        self._config = {"validate": modality}
-        self._modules: list[str] = []
-
-
-def _no_worker(pipe: Any, error: str, index: int | None) -> Report:
-    from keras_sanitize.findings import Action, Finding, Severity
-
-    finding = Finding("sandbox.unavailable", f"no sandbox worker could start ({error}); the input was "
-                      "refused unchecked. Check the machine (memory, process limits) and isolation_notes().",
-                      Severity.HIGH, Action.REJECT, "sandbox", index, fatal=True)  # fmt: skip
-    return Report(False, None, (finding,), {}, pipe.modality_name, index)
-
-
-def _unavailable(pipe: Any, error: str, index: int | None) -> Report:
-    from keras_sanitize.findings import Action, Finding, Severity
-
-    finding = Finding("sandbox.pipeline_unavailable", f"the sandbox worker could not build pipeline "
-                      f"{pipe.name!r}: {error}. Define custom stages in an importable module (not __main__) "
-                      "and register them with @ks.register_stage().", Severity.HIGH, Action.REJECT,
-                      "sandbox", index, fatal=True)  # fmt: skip
-    return Report(False, None, (finding,), {}, pipe.modality_name, index)
-
-
 def _shutdown(zygotes: list[Zygote], groups: dict[str, _Group]) -> None:
     for group in list(groups.values()):
         group.close()
@@ -498,4 +396,3 @@ def _layers(value: Iterable[str]) -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"Sandbox: require names unknown layers {bad}; known: {list(LAYERS)}")
     return out
-
