@@ -17,6 +17,7 @@ signal, before resampling.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage, check_number
@@ -76,6 +77,7 @@ def default(
     max_decode_seconds: float = encoders.DEFAULT_MAX_DECODE_SECONDS,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
+    sandbox: Any = None,
 ) -> Pipeline:
     """A strict audio pipeline ending in float32 audio at ``sample_rate``.
 
@@ -105,6 +107,9 @@ def default(
         resample_quality: soxr preset, ``"QQ"`` to ``"VHQ"``.
         array_rate: the rate of bare arrays (otherwise give ``(samples, rate)``).
         max_decode_seconds: decoding time budget for long streams.
+        sandbox: run the decoders in sandbox workers: a
+            :class:`keras_sanitize.sandbox.Sandbox`, or ``True`` for the default
+            one (see ``docs/sandbox.md``); ``None`` runs in-process.
 
     Example:
         >>> import io, numpy as np, soundfile as sf, keras_sanitize as ks
@@ -155,4 +160,5 @@ def default(
         filters.TrimPad(length=length, max_length=max(max_length, 1) if max_length is not None else None)
     )
     stages.append(encoders.ToArray(layout=layout))
-    return Pipeline(stages, modality="audio", name="audio_default", policy=policy, mode=mode)
+    pipe = Pipeline(stages, modality="audio", name="audio_default", policy=policy, mode=mode)
+    return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe

@@ -19,6 +19,7 @@ Pipeline of :func:`default`, in order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +88,7 @@ def default(
     detector: Stage | None = None,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
+    sandbox: Any = None,
 ) -> Pipeline:
     """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
 
@@ -112,6 +114,9 @@ def default(
         mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
             A colour mode here (``mode="L"``) is the deprecated spelling of
             ``color_mode``.
+        sandbox: run the decoders in sandbox workers: a
+            :class:`keras_sanitize.sandbox.Sandbox`, or ``True`` for the default
+            one (see ``docs/sandbox.md``); ``None`` runs in-process.
 
     Example:
         >>> import io, keras_sanitize as ks
@@ -173,7 +178,8 @@ def default(
             if not isinstance(detector, Stage):
                 raise ConfigError(f"{owner}: detector must be a Stage. Received: detector={detector!r}")
             stages.append(detector)
-    return Pipeline(stages, modality="image", name="image_default", policy=policy, mode=mode)
+    pipe = Pipeline(stages, modality="image", name="image_default", policy=policy, mode=mode)
+    return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe
 
 
 def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:
