@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "artifacts": ("keras_sanitize.artifacts", None),
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
+    "serve": ("keras_sanitize.serve", None),
 }
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "register_stage",
     "sanitize",
     "serialize_stage",
+    "serve",
     "tensor",
     "testing",
     "text",
