@@ -83,8 +83,8 @@ class InferRequest:
 
 def json_depth(raw: bytes) -> int:
     """Deepest ``[``/``{`` nesting in ``raw``, skipping string contents (linear time)."""
-    if raw.count(b"[") + raw.count(b"{") <= 1:
-        return raw.count(b"[") + raw.count(b"{")
+    if b"[" not in raw and b"{" not in raw:
+        return 0
     depth = deepest = 0
     for match in _TOKENS.finditer(raw):
         token = match.group()
