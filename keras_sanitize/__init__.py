@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "artifacts": ("keras_sanitize.artifacts", None),
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
+    "sandbox": ("keras_sanitize.sandbox", None),
     "serve": ("keras_sanitize.serve", None),
 }
 
@@ -78,6 +79,7 @@ __all__ = [
     "layers",
     "load_model",
     "register_stage",
+    "sandbox",
     "sanitize",
     "serialize_stage",
     "serve",

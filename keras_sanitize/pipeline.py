@@ -207,6 +207,15 @@ class Pipeline(Stage):
             raise InputRejected(rejection_message(report), report)
         return report.value
 
+    def isolated(self, sandbox: Any = True) -> Pipeline:
+        """This pipeline with its stages run in sandbox workers (``True``: the default sandbox).
+
+        See :class:`keras_sanitize.sandbox.IsolatedPipeline` and ``docs/sandbox.md``.
+        """
+        from keras_sanitize.sandbox import isolate
+
+        return isolate(self, sandbox)
+
     # -- config ----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         from keras_sanitize.config import serialize_stage

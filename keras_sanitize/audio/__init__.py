@@ -56,6 +56,7 @@ def default(
     resample_quality: str = "HQ",
     array_rate: int | None = None,
     max_decode_seconds: float = encoders.DEFAULT_MAX_DECODE_SECONDS,
+    sandbox: Any = None,
 ) -> Pipeline:
     """A strict audio pipeline ending in float32 audio at ``sample_rate``.
 
@@ -83,6 +84,9 @@ def default(
         resample_quality: soxr preset, ``"QQ"`` to ``"VHQ"``.
         array_rate: the rate of bare arrays (otherwise give ``(samples, rate)``).
         max_decode_seconds: decoding time budget for long streams.
+        sandbox: run the decoders in sandbox workers: a
+            :class:`keras_sanitize.sandbox.Sandbox`, or ``True`` for the default
+            one (see ``docs/sandbox.md``); ``None`` runs in-process.
 
     Example:
         >>> import io, numpy as np, soundfile as sf, keras_sanitize as ks
@@ -133,4 +137,5 @@ def default(
         filters.TrimPad(length=length, max_length=max(max_length, 1) if max_length is not None else None)
     )
     stages.append(encoders.ToArray(layout=layout))
-    return Pipeline(stages, modality="audio", name="audio_default")
+    pipe = Pipeline(stages, modality="audio", name="audio_default")
+    return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe

@@ -19,6 +19,7 @@ Pipeline of :func:`default`, in order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ def default(
     reencode_format: str = "png",
     detector: Stage | None = None,
     policy: dict[str, str] | None = None,
+    sandbox: Any = None,
 ) -> Pipeline:
     """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
 
@@ -90,6 +92,9 @@ def default(
             :class:`~verifiers.FeatureSqueezing`).
         policy: finding code -> action for the whole pipeline, e.g.
             ``{"image.metadata_markup": "reject"}``.
+        sandbox: run the decoders in sandbox workers: a
+            :class:`keras_sanitize.sandbox.Sandbox`, or ``True`` for the default
+            one (see ``docs/sandbox.md``); ``None`` runs in-process.
 
     Example:
         >>> import io, keras_sanitize as ks
@@ -142,7 +147,8 @@ def default(
             if not isinstance(detector, Stage):
                 raise ConfigError(f"{owner}: detector must be a Stage. Received: detector={detector!r}")
             stages.append(detector)
-    return Pipeline(stages, modality="image", name="image_default", policy=policy)
+    pipe = Pipeline(stages, modality="image", name="image_default", policy=policy)
+    return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe
 
 
 def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:

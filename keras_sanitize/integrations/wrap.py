@@ -213,6 +213,7 @@ def wrap(
     *,
     return_reports: bool = False,
     split: str | None = None,
+    sandbox: Any = None,
 ) -> SanitizedModel:
     """Put input (and output) pipelines in front of a Keras model.
 
@@ -232,6 +233,9 @@ def wrap(
         return_reports: default for the methods' ``return_reports``.
         split: how batches split into items, ``"rows"`` or ``"items"``
             (default: rows for tensor pipelines, items otherwise).
+        sandbox: ``True`` or a :class:`keras_sanitize.sandbox.Sandbox`: load and run
+            the model in sandbox workers (``model`` may then be a ``.keras`` path);
+            returns a :class:`keras_sanitize.sandbox.SandboxedModel`.
 
     Example:
         >>> import keras, numpy as np, keras_sanitize as ks
@@ -248,6 +252,10 @@ def wrap(
         True
     """
     check_on_reject("wrap", on_reject)
+    if sandbox is not None and sandbox is not False:
+        from keras_sanitize.sandbox._model import sandboxed
+
+        return sandboxed(model, inputs, outputs, on_reject, return_reports, split, sandbox)
     if not isinstance(return_reports, bool):
         raise ConfigError(f"wrap: return_reports must be a bool. Received: {return_reports!r}")
     if isinstance(model, SanitizedModel):
