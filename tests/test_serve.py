@@ -31,6 +31,10 @@ import keras_sanitize as ks  # noqa: E402
 from keras_sanitize.serve._guards import Breaker, KeyRing, TokenBucket  # noqa: E402
 from keras_sanitize.serve._protocol import ProtocolError, json_depth, parse_infer  # noqa: E402
 
+# The HTTP layer is what these tests exercise: they run models in-process for speed.
+# tests/test_serve_sandbox.py runs the same server on the default sandbox backend.
+BACKEND = "in-process"
+
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -42,7 +46,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def plain(assets: dict[str, Any]) -> Iterator[Any]:
     cfg = ks.serve.load_config(config(assets))
-    app = ks.serve.app(cfg)
+    app = ks.serve.app(cfg, backend=BACKEND)
     with ks.serve.BackgroundServer(app, cfg, insecure_dev=True) as srv:
         srv.app = app
         yield srv
@@ -51,7 +55,7 @@ def plain(assets: dict[str, Any]) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def tls(assets: dict[str, Any]) -> Iterator[Any]:
     cfg = ks.serve.load_config(config(assets, tls=True))
-    with ks.serve.BackgroundServer(ks.serve.app(cfg), cfg) as srv:
+    with ks.serve.BackgroundServer(ks.serve.app(cfg, backend=BACKEND), cfg) as srv:
         yield srv
 
 
@@ -184,7 +188,7 @@ def test_mutual_tls(assets: dict[str, Any], tmp_path: Path) -> None:
     raw_cfg["tenants"] = {"alice": {**raw_cfg["tenants"]["alice"], "models": ["digits"]}}
     cfg = ks.serve.load_config(raw_cfg)
     certfile, keyfile = _ca_signed_client_cert(assets, tmp_path)
-    with ks.serve.BackgroundServer(ks.serve.app(cfg), cfg) as srv:
+    with ks.serve.BackgroundServer(ks.serve.app(cfg, backend=BACKEND), cfg) as srv:
         good = client(srv.port, assets["cert"], certfile=str(certfile), keyfile=str(keyfile))
         try:
             assert good.is_model_ready("digits", headers=auth("alice"))
@@ -231,7 +235,7 @@ def test_metrics_key(assets: dict[str, Any]) -> None:
     raw_cfg = config(assets)
     raw_cfg["server"]["metrics_key_sha256"] = ks.serve.hash_key("scraper-key")
     cfg = ks.serve.load_config(raw_cfg)
-    with ks.serve.BackgroundServer(ks.serve.app(cfg), cfg, insecure_dev=True) as srv:
+    with ks.serve.BackgroundServer(ks.serve.app(cfg, backend=BACKEND), cfg, insecure_dev=True) as srv:
         raw = Raw(srv.port)
         assert raw.request("GET", "/metrics")[0] == 401
         assert raw.request("GET", "/metrics", headers=auth("alice"))[0] == 401
@@ -277,7 +281,7 @@ def test_access_log_is_one_json_line_per_request_without_input(
 def test_not_ready_while_a_backend_is_down(assets: dict[str, Any]) -> None:
     raw_cfg = config(assets)
     cfg = ks.serve.load_config(raw_cfg)
-    app = ks.serve.app(cfg)
+    app = ks.serve.app(cfg, backend=BACKEND)
     with ks.serve.BackgroundServer(app, cfg, insecure_dev=True) as srv:
         raw = Raw(srv.port)
         assert raw.request("GET", "/v2/health/ready")[0] == 200
@@ -384,14 +388,14 @@ def test_cli_refuses_plain_http_without_insecure_dev(
     assert main(["serve", "--config", str(path), "--check", "--insecure-dev"]) == 2
     assert "loopback" in capsys.readouterr().err
     path.write_text("\n".join(lines).replace("0.0.0.0", "127.0.0.1"))
-    assert main(["serve", "--config", str(path), "--check", "--insecure-dev"]) == 0
+    assert main(["serve", "--config", str(path), "--check", "--insecure-dev", "--backend", "in-process"]) == 0
     assert "plain HTTP" in capsys.readouterr().out
     assert main(["serve", "--config", str(tmp_path / "missing.toml"), "--check"]) == 2
     assert "cannot read" in capsys.readouterr().err
     cfg["server"]["certfile"], cfg["server"]["keyfile"] = str(assets["cert"]), str(assets["key"])
     lines[1:3] = ['host = "127.0.0.1"', f'certfile = "{assets["cert"]}"', f'keyfile = "{assets["key"]}"']
     path.write_text("\n".join(lines))
-    assert main(["serve", "--config", str(path), "--check"]) == 0
+    assert main(["serve", "--config", str(path), "--check", "--backend", "in-process"]) == 0
     assert "TLS on 127.0.0.1" in capsys.readouterr().out
 
 

@@ -36,6 +36,10 @@ from _serve import (
 
 import keras_sanitize as ks
 
+# The HTTP layer is what these tests exercise: they run models in-process for speed.
+# tests/test_serve_sandbox.py runs the same server on the default sandbox backend.
+BACKEND = "in-process"
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -47,7 +51,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server(assets: dict[str, Any]) -> Iterator[Any]:
     cfg = ks.serve.load_config(config(assets, body_timeout=1.0, max_json_depth=8))
-    app = ks.serve.app(cfg)
+    app = ks.serve.app(cfg, backend=BACKEND)
     with ks.serve.BackgroundServer(app, cfg, insecure_dev=True) as srv:
         srv.app = app
         yield srv

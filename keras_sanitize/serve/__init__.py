@@ -42,7 +42,7 @@ __all__ = [
     "run",
 ]
 
-_BACKENDS = ("in-process",)
+_BACKENDS = ("sandbox", "in-process")
 
 
 def hash_key(key: str) -> str:
@@ -62,14 +62,16 @@ def hash_key(key: str) -> str:
 def _factory(backend: str) -> Any:
     if backend not in _BACKENDS:
         raise ConfigError(f"backend must be one of {_BACKENDS}. Received: backend={backend!r}")
+    if backend == "sandbox":
+        from ._sandboxed import SandboxBackend
+
+        return SandboxBackend
     from ._backend import InProcessBackend
 
     return InProcessBackend
 
 
-def app(
-    config: str | os.PathLike[str] | Mapping[str, Any] | ServeConfig, *, backend: str = "in-process"
-) -> Any:
+def app(config: str | os.PathLike[str] | Mapping[str, Any] | ServeConfig, *, backend: str = "sandbox") -> Any:
     """The server as an ASGI app (Starlette), for uvicorn, gunicorn, Ray Serve or Kubernetes.
 
     Every model is loaded (pinned, scanned, ``safe_mode``) before this returns,
@@ -78,7 +80,9 @@ def app(
 
     Args:
         config: a ``server.toml`` path, its parsed dict, or a :class:`ServeConfig`.
-        backend: how models run: ``"in-process"`` (inside the server process).
+        backend: how models run: ``"sandbox"`` (default: each (tenant, model) pair in its
+            own :class:`keras_sanitize.sandbox.Sandbox` of ``workers`` processes), or
+            ``"in-process"`` (inside the server process: no isolation; development only).
 
     Raises:
         ConfigError: on a bad key in the config.
@@ -94,7 +98,7 @@ def run(
     config: str | os.PathLike[str] | Mapping[str, Any] | ServeConfig,
     *,
     insecure_dev: bool = False,
-    backend: str = "in-process",
+    backend: str = "sandbox",
     log_level: str = "info",
 ) -> None:
     """Serve ``config`` with uvicorn until interrupted (TLS unless ``insecure_dev`` on loopback)."""

@@ -11,6 +11,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,26 +103,36 @@ class Server:
         self.keys = KeyRing(config.tenants.values())
         self.states = {name: TenantState(t.limits) for name, t in config.tenants.items()}
         self.backends: dict[tuple[str, str], Backend] = {}
-        shared: dict[str, Backend] = {}
-        try:
-            for tenant in config.tenants.values():
-                for model in tenant.models:
-                    mcfg = config.models[model]
-                    if mcfg.shared:
-                        if model not in shared:
-                            shared[model] = backend_factory(mcfg)
-                            LOG.warning(
-                                "model %r is shared: every tenant that may call it runs in the same "
-                                "worker processes (one tenant's input can affect another's answers "
-                                "and latency; see docs/serve.md)",
-                                model,
-                            )
-                        self.backends[tenant.name, model] = shared[model]
-                    else:
-                        self.backends[tenant.name, model] = backend_factory(mcfg)
-        except BaseException:
+        # one backend per (tenant, model) pair, or one per shared model; started in parallel
+        # (a sandbox backend waits for its workers to load the model)
+        owners: dict[tuple[str, str], tuple[str, str]] = {}
+        for tenant in config.tenants.values():
+            for model in tenant.models:
+                owners[tenant.name, model] = (
+                    ("*", model) if config.models[model].shared else (tenant.name, model)
+                )
+        for model in sorted({m for _, m in owners.values() if config.models[m].shared}):
+            LOG.warning(
+                "model %r is shared: every tenant that may call it runs in the same worker processes "
+                "(one tenant's input can affect another's answers and latency; see docs/serve.md)",
+                model,
+            )
+        unique = sorted(set(owners.values()))
+        built: dict[tuple[str, str], Backend] = {}
+        with ThreadPoolExecutor(
+            max_workers=min(8, len(unique)) or 1, thread_name_prefix="ks-serve-load"
+        ) as pool:
+            futures = {key: pool.submit(backend_factory, config.models[key[1]]) for key in unique}
+            errors = []
+            for key, future in futures.items():
+                try:
+                    built[key] = future.result()
+                except BaseException as exc:
+                    errors.append(exc)
+        self.backends = {pair: built[owner] for pair, owner in owners.items() if owner in built}
+        if errors:
             self.close()
-            raise
+            raise errors[0]
         self.metrics = Metrics(self._backend_rows)
         routes = [
             Route("/v2/health/live", self._wrap(self._live), methods=["GET"]),

@@ -64,7 +64,12 @@ def add_command(subparsers: Any) -> None:
         help="allow plain HTTP when [server] has no certificate (loopback hosts only)",
     )
     p.add_argument("--port", type=int, default=None, help="override [server] port")
-    p.add_argument("--backend", default="in-process", help="how models run (default: in-process)")
+    p.add_argument(
+        "--backend",
+        default="sandbox",
+        choices=["sandbox", "in-process"],
+        help="how models run: sandbox worker processes (default), or in-process (development only)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--check", action="store_true", help="load the config and every model, then exit")
     p.set_defaults(func=_run)

@@ -71,7 +71,8 @@ class ModelConfig:
     workers: int = 1
     shared: bool = False
     memory_mb: int = 1024
-    cpu_seconds: int = 60
+    cpu_seconds: int = 10
+    timeout: float = 10.0
     sample_rate: int = 16000
 
     @property
@@ -196,12 +197,15 @@ def _model(name: str, raw: Any, base: Path) -> ModelConfig:
         )
     inputs = _take(t, w, "inputs", str, "tensor", "a modality or a policy file path")
     ints = {}
-    for key, default in (("workers", 1), ("memory_mb", 1024), ("cpu_seconds", 60), ("sample_rate", 16000)):
+    for key, default in (("workers", 1), ("memory_mb", 1024), ("cpu_seconds", 10), ("sample_rate", 16000)):
         value = _take(t, w, key, int, default, "an integer >= 1")
         if value < 1:
             raise _type_error(w, key, "an integer >= 1", value)
         ints[key] = value
     shared = _take(t, w, "shared", bool, False, "true or false")
+    timeout = _take(t, w, "timeout", (int, float), 10.0, "a number of seconds > 0")
+    if not 0 < timeout < float("inf"):
+        raise _type_error(w, "timeout", "a number of seconds > 0", timeout)
     _no_extra(t, f"[{w}]")
     if inputs not in MODALITIES:
         inputs = str(_path(inputs, base))
