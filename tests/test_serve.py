@@ -353,6 +353,24 @@ def test_example_serves_tls_to_tritonclient(tmp_path: Path) -> None:
         probs = c.infer("digits", [inp], headers={"Authorization": "Bearer alice-demo-key"}).as_numpy("probs")
         assert probs.shape == (1, 10) and abs(float(probs.sum()) - 1.0) < 1e-4
         c.close()
+        example = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "serve" / "client.py"),
+                "--url",
+                f"127.0.0.1:{port}",
+                "--ca",
+                str(tmp_path / "server.pem"),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert example.returncode == 0, example.stderr
+        assert "refused: [(1, 'tensor.non_finite')]" in example.stdout
+        assert "wrong key: 401" in example.stdout
     finally:
         proc.terminate()
         try:
