@@ -444,6 +444,7 @@ def _base() -> dict[str, Any]:
         (lambda c: c["models"]["m"].update(shared="yes"), "shared"),
         (lambda c: c.update(server={"certfile": "a.pem"}), "together"),
         (lambda c: c.update(server={"port": 70000}), "port"),
+        (lambda c: c.update(server={"http": "spdy"}), "httptools"),
         (lambda c: c.update(limits={"request_timeout": float("nan")}), "request_timeout"),
         (lambda c: c.update(extra={}), "unknown top-level"),
         (lambda c: c.update(tenants={}), "tenants"),

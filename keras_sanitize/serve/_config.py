@@ -43,6 +43,7 @@ class ServerSettings:
     metrics_key_sha256: str | None = None
     access_log: bool = True
     max_connections: int = 256
+    http: str = "h11"
 
     @property
     def loopback(self) -> bool:
@@ -163,6 +164,9 @@ def _server(raw: Any, base: Path) -> ServerSettings:
     conns = _take(t, w, "max_connections", int, 256, "an integer >= 1")
     if conns < 1:
         raise _type_error(w, "max_connections", "an integer >= 1", conns)
+    http = _take(t, w, "http", str, "h11", '"h11" or "httptools"')
+    if http not in ("h11", "httptools"):
+        raise _type_error(w, "http", '"h11" or "httptools"', http)
     _no_extra(t, "[server]")
     if (cert is None) != (key is None):
         raise ConfigError("[server] certfile and keyfile go together: set both for TLS, or neither")
@@ -178,6 +182,7 @@ def _server(raw: Any, base: Path) -> ServerSettings:
         metrics_key_sha256=None if mkey is None else _digest(w, "metrics_key_sha256", mkey),
         access_log=access,
         max_connections=conns,
+        http=http,
     )
 
 

@@ -42,10 +42,15 @@ def uvicorn_config(
             f"--insecure-dev serves plain HTTP on loopback only; [server] host is {s.host!r}. "
             'Set host = "127.0.0.1" or configure certfile/keyfile'
         )
+    if s.http == "httptools":
+        try:
+            import httptools  # noqa: F401
+        except ImportError:
+            raise ConfigError('[server] http = "httptools" needs the httptools package') from None
     options: dict[str, Any] = {
         "host": s.host,
         "port": s.port if port is None else port,
-        "http": "h11",
+        "http": s.http,
         "lifespan": "on",
         "access_log": False,
         "server_header": False,
