@@ -114,9 +114,12 @@ def _check(path: Path, args: argparse.Namespace, pipeline: Any) -> Report:
     if isinstance(loaded, Report):
         return loaded
     value, modality = loaded
+    box = getattr(args, "_sandbox_box", None)
     try:
         if pipeline is not None:
             return pipeline.run(value)  # type: ignore[no-any-return]
+        if box is not None:
+            return box.validate(value, modality=modality)  # type: ignore[no-any-return]
         return validate(value, modality=modality)
     except SanitizeError as exc:
         return _refused("core.refused", str(exc), modality)
@@ -182,9 +185,18 @@ def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     files = _walk(args.paths, MAX_FILES)
     progress = _Progress(len(files), enabled=not args.no_progress and not args.json and sys.stderr.isatty())
     results: list[tuple[Path, Report]] = []
-    for done, path in enumerate(files, 1):
-        results.append((path, _check(path, args, pipeline)))
-        progress.update(done, str(path))
+    if getattr(args, "sandbox", False):  # decoders run in sandbox workers (docs/sandbox.md)
+        from keras_sanitize.sandbox import Sandbox
+
+        args._sandbox_box = Sandbox()
+        pipeline = pipeline.isolated(args._sandbox_box) if pipeline is not None else None
+    try:
+        for done, path in enumerate(files, 1):
+            results.append((path, _check(path, args, pipeline)))
+            progress.update(done, str(path))
+    finally:
+        if getattr(args, "_sandbox_box", None) is not None:
+            args._sandbox_box.close()
     progress.close()
     counts = {"accepted": 0, "cleaned": 0, "refused": 0}
     for _, report in results:
@@ -274,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_FILE_BYTES,
         metavar="N",
         help=f"refuse files larger than N bytes without reading them (default {DEFAULT_MAX_FILE_BYTES})",
+    )
+    scan.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="decode every file in locked-down sandbox worker processes (see docs/sandbox.md)",
     )
     scan.set_defaults(func=run_scan)
     try:

@@ -145,7 +145,7 @@ def write(arena: Arena, bufs: list[tuple[dict[str, Any], memoryview]], descs: li
 
 
 # -- decoding (untrusted side: checks everything) -------------------------------------------
-def _buffer(desc: Any, arena: Arena | None) -> Any:
+def _buffer(desc: Any, arena: Arena | None, copy: bool = True) -> Any:
     if not isinstance(desc, dict) or arena is None:
         raise ProtocolError("buffer descriptor without an arena")
     off, n, kind = desc.get("o"), desc.get("n"), desc.get("k")
@@ -177,12 +177,16 @@ def _buffer(desc: Any, arena: Arena | None) -> Any:
             count *= s
         if count * dtype.itemsize != n:
             raise ProtocolError(f"shape {shape} of {spec} does not fill {n} bytes")
-        return np.frombuffer(arena.mm, dtype=dtype, count=count, offset=off).reshape(shape).copy()
+        view = np.frombuffer(arena.mm, dtype=dtype, count=count, offset=off).reshape(shape)
+        return view.copy() if copy else view
     raise ProtocolError(f"unknown buffer kind {kind!r}")
 
 
-def decode(obj: Any, descs: list[Any], arena: Arena | None) -> Any:
-    """Undo :func:`encode`, reading buffers from ``arena``; raises :class:`ProtocolError`."""
+def decode(obj: Any, descs: list[Any], arena: Arena | None, copy: bool = True) -> Any:
+    """Undo :func:`encode`, reading buffers from ``arena``; raises :class:`ProtocolError`.
+
+    ``copy=False`` leaves arrays as views of the arena (only for a trusted sender).
+    """
     budget = [_MAX_NODES]
 
     def walk(o: Any, depth: int) -> Any:
@@ -199,7 +203,7 @@ def decode(obj: Any, descs: list[Any], arena: Arena | None) -> Any:
                 if tag in ("$s", "$b", "$a"):
                     if not isinstance(inner, int) or not 0 <= inner < len(descs):
                         raise ProtocolError(f"bad buffer reference {inner!r}")
-                    return _buffer(descs[inner], arena)
+                    return _buffer(descs[inner], arena, copy)
                 if tag == "$t" and isinstance(inner, list):
                     return tuple(walk(v, depth + 1) for v in inner)
                 if tag == "$d" and isinstance(inner, list):

@@ -96,32 +96,8 @@ class IsolatedPipeline(Pipeline):
         text = json.dumps([self._config, self._modules], sort_keys=True, default=str)
         self._key = hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def _refuse_unsendable(self, values: list[Any], indices: list[int | None]) -> dict[int, Report]:
-        out = {}
-        for j, v in enumerate(values):
-            try:
-                codec.encode(v, [])
-            except codec.Unsupported as exc:
-                finding = Finding(
-                    "sandbox.unsupported_value",
-                    f"{exc} cannot be sent to a sandbox worker; send bytes, text, numbers, numpy arrays "
-                    f"or lists/dicts/tuples of them. Received: {echo(v)}",
-                    Severity.HIGH, Action.REJECT, "sandbox", indices[j], fatal=True,
-                )  # fmt: skip
-                out[j] = Report(False, None, (finding,), {}, self.modality_name, indices[j])
-        return out
-
     def _remote(self, values: list[Any], indices: list[int | None], **kw: Any) -> list[Report]:
-        bad = self._refuse_unsendable(values, indices)
-        keep = [j for j in range(len(values)) if j not in bad]
-        if not kw and len(keep) > 1:
-            got = self.sandbox._run_batch(self, [values[j] for j in keep])
-            got = [_reindex(r, indices[j]) for r, j in zip(got, keep)]
-        else:
-            got = self.sandbox._run_items(self, [values[j] for j in keep], [indices[j] for j in keep], **kw)
-        results = dict(zip(keep, got))
-        results.update(bad)
-        return [results[j] for j in range(len(values))]
+        return remote_batch(self.sandbox, self, values, indices, **kw)
 
     def run(self, value: Any, *, index: int | None = None) -> Report:
         """Run the pipeline on one input in a worker; never raises on bad input."""
@@ -151,6 +127,39 @@ class IsolatedPipeline(Pipeline):
 
     def __repr__(self) -> str:
         return f"IsolatedPipeline({self.inner!r}, sandbox={self.sandbox!r})"
+
+
+def _refuse_unsendable(pipe: Any, values: list[Any], indices: list[int | None]) -> dict[int, Report]:
+    out = {}
+    for j, v in enumerate(values):
+        try:
+            codec.encode(v, [])
+        except codec.Unsupported as exc:
+            finding = Finding(
+                "sandbox.unsupported_value",
+                f"{exc} cannot be sent to a sandbox worker; send bytes, text, numbers, numpy arrays "
+                f"or lists/dicts/tuples of them. Received: {echo(v)}",
+                Severity.HIGH, Action.REJECT, "sandbox", indices[j], fatal=True,
+            )  # fmt: skip
+            out[j] = Report(False, None, (finding,), {}, pipe.modality_name, indices[j])
+    return out
+
+
+def remote_batch(box: Sandbox, pipe: Any, values: list[Any], indices: list[int | None] | None = None,
+                 **kw: Any) -> list[Report]:  # fmt: skip
+    """Run ``pipe`` (isolated, or a worker-side validate) on ``values`` in ``box``; one report each."""
+    if indices is None:
+        indices = list(range(len(values))) if len(values) != 1 else [None]
+    bad = _refuse_unsendable(pipe, values, indices)
+    keep = [j for j in range(len(values)) if j not in bad]
+    if not kw and len(keep) > 1:
+        got = box._run_batch(pipe, [values[j] for j in keep])
+        got = [_reindex(r, indices[j]) for r, j in zip(got, keep)]
+    else:
+        got = box._run_items(pipe, [values[j] for j in keep], [indices[j] for j in keep], **kw)
+    results = dict(zip(keep, got))
+    results.update(bad)
+    return [results[j] for j in range(len(values))]
 
 
 def _reindex(report: Report, index: int | None) -> Report:

@@ -109,6 +109,19 @@ def vm_size() -> int:
     return 0
 
 
+def keep_heap() -> None:
+    """Let glibc's malloc keep freed memory (a worker decodes the same sizes again and again).
+
+    Without this, every decoded image's buffers are fresh ``mmap``s whose pages fault
+    in one by one; RLIMIT_AS still caps what is kept.
+    """
+    try:
+        _libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        _libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+    except AttributeError:  # not glibc
+        pass
+
+
 def parent_death_signal() -> None:
     """Die with SIGKILL when the parent dies (no orphaned workers)."""
     _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)

@@ -16,6 +16,7 @@ from keras_sanitize.findings import Report
 from keras_sanitize.sandbox import _codec as codec
 from keras_sanitize.sandbox._limits import LAYERS, SandboxLimits
 from keras_sanitize.sandbox._process import Died, StartFailed, Worker, Zygote, death_finding
+from keras_sanitize.sandbox._tasks import memory_finding
 
 __all__ = ["Sandbox"]
 
@@ -52,6 +53,11 @@ class _Group:
                     raise ConfigError("the Sandbox is closed; create a new one")
                 if self.idle:
                     worker = self.idle.pop()
+                    if worker.ready is not None and worker.gone():
+                        # Died while idle (killed from outside): never hand it an input.
+                        self.all.discard(worker)
+                        worker.kill()
+                        continue
                     break
                 if len(self.all) < self.size:
                     worker = self._start()
@@ -227,12 +233,36 @@ class Sandbox:
         start = time.perf_counter()
         try:
             worker.send_task("ping", None, self._max_transfer())
-            worker.receive(time.monotonic() + self.limits.timeout)
+            msg = worker.receive(time.monotonic() + self.limits.timeout)
         except Died:
             group.discard(worker)
             raise ConfigError("a sandbox worker died answering a ping") from None
-        group.release(worker)
+        if msg.get("retire"):
+            group.discard(worker)
+        else:
+            group.release(worker)
         return time.perf_counter() - start
+
+    def validate(self, value: Any, modality: str | None = None) -> Report:
+        """``ks.validate`` in a worker: the modality is sniffed there, its default pipeline run there.
+
+        Example:
+            >>> import keras_sanitize as ks
+            >>> with ks.sandbox.Sandbox(workers=1) as box:
+            ...     box.validate("hello").value
+            'hello'
+        """
+        return self.validate_batch([value], modality)[0]
+
+    def validate_batch(self, values: Iterable[Any], modality: str | None = None) -> list[Report]:
+        """:meth:`validate` on each item; one report per item, in order."""
+        from keras_sanitize._dispatch import MODALITIES
+
+        if modality is not None and modality not in MODALITIES:
+            raise ConfigError(f"validate: modality must be one of {list(MODALITIES)}. Received: {modality!r}")
+        from keras_sanitize.sandbox._isolated import remote_batch
+
+        return remote_batch(self, _Validator(modality), list(values))
 
     def _max_transfer(self) -> int:
         return self.limits.max_transfer_mb << 20
@@ -305,6 +335,16 @@ class Sandbox:
                     raise Died("protocol", {"error": str(exc), "reports": got}) from None
                 continue
             if msg["op"] == "done":
+                if msg.get("item"):
+                    try:
+                        got.append(codec.report_from_wire(msg.get("body"), msg.get("bufs") or [], worker.up))
+                    except codec.ProtocolError as exc:
+                        raise Died("protocol", {"error": str(exc), "reports": got}) from None
+                if msg.get("error") == "memory":
+                    memory = self.limits.memory_mb
+                    refused = [Report(False, None, (memory_finding(memory, "this input", i),), {},
+                                      pipe.modality_name, i) for i in indices[len(got) :]]  # fmt: skip
+                    return [*got, *refused, True]
                 if msg.get("error"):
                     worker.known.discard(key)
                     return [*got, *(_unavailable(pipe, msg["error"], i) for i in indices[len(got) :]), False]
@@ -326,9 +366,11 @@ class Sandbox:
     def _run_batch(self, pipe: Any, values: list[Any]) -> list[Report]:
         chunks: list[list[int]] = [[]]
         size = 0
+        # Several chunks per worker, so that a slow chunk does not leave a worker idle at the end.
+        per = max(1, min(_BATCH_ITEMS, -(-len(values) // (4 * self.workers))))
         for i, v in enumerate(values):
             n = len(v) if isinstance(v, (bytes, bytearray, str)) else getattr(v, "nbytes", 0)
-            if chunks[-1] and (len(chunks[-1]) >= _BATCH_ITEMS or size + n > _BATCH_BYTES):
+            if chunks[-1] and (len(chunks[-1]) >= per or size + n > _BATCH_BYTES):
                 chunks.append([])
                 size = 0
             chunks[-1].append(i)
@@ -366,6 +408,17 @@ class Sandbox:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Sandbox workers={self.workers} {state} limits={self.limits}>"
+
+
+class _Validator:
+    """What :meth:`Sandbox.validate` sends: the worker runs ``ks.validate`` instead of a pipeline."""
+
+    def __init__(self, modality: str | None) -> None:
+        self.modality_name = modality
+        self.name = "validate"
+        self._key = f"validate:{modality}"
+        self._config = {"validate": modality}
+        self._modules: list[str] = []
 
 
 def _unavailable(pipe: Any, error: str, index: int | None) -> Report:

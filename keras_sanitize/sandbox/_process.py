@@ -283,6 +283,14 @@ class Worker:
         if self.up is not None:
             self.up.release_fd()
 
+    def gone(self) -> bool:
+        """Whether an idle worker's socket shows EOF or unexpected data (it exited or misbehaves)."""
+        try:
+            r, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
     # -- ending ---------------------------------------------------------------------------------
     def kill(self) -> dict[str, Any]:
         """Kill (if alive), reap, and clean up; return the exit status the zygote saw."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import resource
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,6 +15,11 @@ from keras_sanitize.sandbox import _codec as codec
 __all__ = ["MAX_PIPELINES", "Server", "memory_finding"]
 
 MAX_PIPELINES = 256  # distinct pipelines one worker keeps; past that it retires
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class _NoSpace(Exception):
@@ -57,6 +63,8 @@ class Server:
         self.model: Any = None
         self.tasks = 0
         self.retire = False
+        self.cpu_seconds = float(spec["limits"]["cpu_seconds"])
+        self.cpu_hard: float | None = None  # set after lockdown: the worker's lifetime CPU budget
 
     # -- start-up (before lockdown) ----------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -133,12 +141,13 @@ class Server:
                 self.sock.sendall(header)
             return
 
-    def _recv_body(self, msg: dict[str, Any]) -> Any:
+    def _recv_body(self, msg: dict[str, Any], copy: bool = True) -> Any:
         if msg["op"] == "big":
             assert self.down is not None
             off, n = int(msg["o"]), int(msg["n"])
             msg.update(json.loads(bytes(self.down.mm[off : off + n])))
-        return codec.decode(msg.get("body"), msg.get("bufs") or [], self.down)
+        # The caller is trusted and the arena stays put until the next task: arrays need no copy.
+        return codec.decode(msg.get("body"), msg.get("bufs") or [], self.down, copy=copy)
 
     # -- the loop -------------------------------------------------------------------------------
     def serve_one(self) -> bool:
@@ -147,14 +156,24 @@ class Server:
             msg, fds = codec.recv(self.sock)
         except EOFError:
             return False
-        self._take_arenas(msg, fds)
+        try:
+            self._take_arenas(msg, fds)
+        except (MemoryError, OSError, ValueError):  # mapping the input needs more than memory_mb
+            self.retire = True
+            self._emit({"op": "done", "error": "memory", "retire": True, "processed": 0}, lambda bufs: None)
+            return False
         if msg["op"] == "exit":
             return False
         self.up_off = 0
-        body = self._recv_body(msg)
+        # Retire decisions travel with this task's answer, so the caller never sends to an exited worker.
+        if self.max_tasks is not None and self.tasks + 1 >= self.max_tasks:
+            self.retire = True
+        if self.cpu_hard is not None and _cpu_used() + 2 * self.cpu_seconds + 1 >= self.cpu_hard:
+            self.retire = True
+        body = self._recv_body(msg, copy=False)
         task = msg.get("task", msg["op"])
         if task == "ping":
-            self._emit({"op": "done"}, lambda bufs: None)
+            self._emit({"op": "done", "retire": self.retire}, lambda bufs: None)
         elif task == "run":
             self._run(body)
         elif task == "predict":
@@ -162,8 +181,6 @@ class Server:
         else:
             raise codec.ProtocolError(f"unknown task {task!r}")
         self.tasks += 1
-        if self.max_tasks is not None and self.tasks >= self.max_tasks:
-            return False
         return not self.retire
 
     def _pipeline(self, body: Mapping[str, Any]) -> Any:
@@ -173,6 +190,9 @@ class Server:
             config = body.get("config")
             if config is None:
                 raise LookupError(f"pipeline {key} is unknown to this worker")
+            if isinstance(config, dict) and set(config) == {"validate"}:
+                pipe = self.pipelines[key] = _Validate(config["validate"])
+                return pipe
             for module in body.get("modules", ()):
                 importlib.import_module(module)
             from keras_sanitize.config import deserialize_stage
@@ -205,15 +225,21 @@ class Server:
                 report = Report(False, None, (memory_finding(self.memory_mb, "this input", index),),
                                 report.timings, report.modality, index)  # fmt: skip
                 self.retire = True
-            self._send_report(i, report, pipe.modality_name, index)
             done += 1
-            if self.retire:
-                break
+            # The last report rides on the "done" message: one wake-up of the caller, not two.
+            last = done == len(items) or self.retire
+            head = {"op": "done", "processed": done, "retire": self.retire, "item": True} if last else {
+                "op": "item", "i": i}  # fmt: skip
+            self._send_report(head, report, pipe.modality_name, index)
+            if last:
+                return
         self._emit({"op": "done", "processed": done, "retire": self.retire}, lambda bufs: None)
 
-    def _send_report(self, i: int, report: Report, modality: str | None, index: int | None) -> None:
+    def _send_report(
+        self, head: dict[str, Any], report: Report, modality: str | None, index: int | None
+    ) -> None:
         try:
-            self._emit({"op": "item", "i": i}, lambda bufs: codec.report_to_wire(report, bufs))
+            self._emit(head, lambda bufs: codec.report_to_wire(report, bufs))
             return
         except codec.Unsupported as exc:
             code, what = "sandbox.unsupported_value", f"the pipeline's result holds {exc}, which cannot " \
@@ -226,7 +252,8 @@ class Server:
         finding = Finding(code, f"{what}; the input was refused.", Severity.HIGH, Action.REJECT, "sandbox",
                           index, fatal=True)  # fmt: skip
         bad = Report(False, None, (finding,), report.timings, modality, index)
-        self._emit({"op": "item", "i": i}, lambda bufs: codec.report_to_wire(bad, bufs))
+        head["retire"] = self.retire if head["op"] == "done" else None
+        self._emit(head, lambda bufs: codec.report_to_wire(bad, bufs))
 
     def _predict(self, body: Mapping[str, Any]) -> None:
         method, x, kwargs = body["method"], body["x"], dict(body.get("kwargs") or {})
@@ -249,14 +276,36 @@ class Server:
             self._emit({"op": "done", "error": "memory", "retire": True}, lambda bufs: None)
             return
         except Exception as exc:
-            self._emit({"op": "done", "error": f"{type(exc).__name__}: {exc}"[:2000]}, lambda bufs: None)
+            text = f"{type(exc).__name__}: {exc}"
+            if "RESOURCE_EXHAUSTED" in text or "Out of memory" in text:
+                # XLA's allocator refused (RLIMIT_AS); the runtime is not reliable after that.
+                self.retire = True
+                self._emit({"op": "done", "error": "memory", "retire": True}, lambda bufs: None)
+                return
+            self._emit({"op": "done", "error": text[:2000], "retire": self.retire}, lambda bufs: None)
             return
         try:
-            self._emit({"op": "done"}, lambda bufs: {"y": codec.encode(y, bufs)})
+            self._emit({"op": "done", "retire": self.retire}, lambda bufs: {"y": codec.encode(y, bufs)})
         except (_NoSpace, codec.Unsupported, MemoryError) as exc:
             self.retire = self.retire or isinstance(exc, MemoryError)
             self._emit({"op": "done", "error": f"the model's output cannot leave the sandbox: {exc}"},
                        lambda bufs: None)  # fmt: skip
+
+
+class _Validate:
+    """``ks.validate`` (sniff the modality, run its default pipeline) as a worker-side pipeline."""
+
+    def __init__(self, modality: str | None) -> None:
+        self.modality_name = modality
+
+    def _run(self, value: Any, *, index: int | None, monitor: bool, overrides: Any) -> Report:
+        from keras_sanitize._dispatch import validate
+
+        report = validate(value, modality=self.modality_name)
+        if index is None:
+            return report
+        findings = tuple(f.with_(index=index) for f in report.findings)
+        return Report(report.ok, report.value, findings, report.timings, report.modality, index)
 
 
 def _spec(t: Any) -> list[Any]:

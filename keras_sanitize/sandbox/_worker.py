@@ -202,13 +202,13 @@ def _worker_main(sock_fd: int, spec: dict[str, Any]) -> int:
         with contextlib.suppress(Exception):
             server.send_failure(exc)
         return 3
+    kernel.keep_heap()
     hard = _lockdown(spec, iso, notes)
     codec.send(sock, {"op": "ready", "isolation": iso, "notes": notes, "info": info, "pid": os.getpid()})
     cpu = float(spec["limits"]["cpu_seconds"])
+    server.cpu_hard = hard
     while True:
         used = _cpu_used()
-        if used + cpu + 1 >= hard:
-            return 0  # CPU budget spent: retire; the pool starts a fresh worker
         with contextlib.suppress(OSError, ValueError):
             resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used + cpu), hard))
         if not server.serve_one():
