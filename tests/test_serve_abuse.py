@@ -557,3 +557,35 @@ def test_any_request_gets_a_4xx_or_200_with_a_json_body(
         assert isinstance(out, (dict, bytes))
     elif status != 429:  # a flood of examples may meet the rate limit; its body is checked elsewhere
         assert isinstance(out, dict) and out["findings"] and out["findings"][0]["code"]
+
+
+def test_a_refused_requests_body_is_never_taken_for_a_request(server: Any, raw: Raw) -> None:
+    """Refused before its body was read, the connection closes: the body cannot smuggle a request."""
+    inner = json.dumps(digits_request(1)).encode()
+    smuggled = (
+        b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {KEYS['bob']}\r\nx-request-id: smuggled\r\n".encode()
+        + f"Content-Length: {len(inner)}\r\n\r\n".encode()
+        + inner
+    )
+    s = raw_socket(
+        server.port,
+        b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\n"
+        + f"Content-Length: {len(smuggled)}\r\n\r\n".encode()
+        + smuggled,
+    )
+    data = b""
+    try:
+        s.settimeout(5)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except TimeoutError:
+        pass
+    finally:
+        s.close()
+    assert data.count(b"HTTP/1.1 ") == 1 and data.startswith(b"HTTP/1.1 401")
+    assert b"connection: close" in data.lower()
+    assert b"smuggled" not in data

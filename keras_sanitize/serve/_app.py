@@ -78,6 +78,7 @@ class _Ctx:
     codes: list[str] = field(default_factory=list)
     items: int = 0
     bytes_in: int = 0
+    body_read: bool = False
 
 
 def _json(status: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -191,6 +192,9 @@ class Server:
                 msg = f"internal server error ({type(exc).__name__}); the request id is {rid}"
                 response = _json(500, _error_body(msg, [Finding("serve.internal_error", msg, Severity.HIGH)]))
             response.headers["x-request-id"] = rid
+            if request.method == "POST" and not ctx.body_read:
+                # refused before its body was read: close, so no unread bytes can be taken for a request
+                response.headers["connection"] = "close"
             self._record(request, ctx, response, time.perf_counter() - start)
             return response
 
@@ -313,6 +317,7 @@ class Server:
                 close,
             ) from None
         ctx.bytes_in = len(buf)
+        ctx.body_read = True
         return bytes(buf)
 
     # -- routes -------------------------------------------------------------------------
