@@ -254,6 +254,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # a hundred worker restarts
 def test_a_thousand_mixed_inputs_with_a_tenth_killing_workers() -> None:
     shm_before = _shm()
     good = _jpeg(32, 24)

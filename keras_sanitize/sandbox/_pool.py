@@ -256,7 +256,7 @@ class Sandbox:
 
     def validate_batch(self, values: Iterable[Any], modality: str | None = None) -> list[Report]:
         """:meth:`validate` on each item; one report per item, in order."""
-        from keras_sanitize._dispatch import MODALITIES
+        from keras_sanitize.registry import MODALITIES
 
         if modality is not None and modality not in MODALITIES:
             raise ConfigError(f"validate: modality must be one of {list(MODALITIES)}. Received: {modality!r}")
@@ -320,14 +320,21 @@ class Sandbox:
             "overrides": [{k: str(v) for k, v in o.items()} for o in overrides],
         }
         worker.send_task("run", payload, self._max_transfer())
+        building = key not in worker.known
         worker.known.add(key)
         got: list[Any] = []
         while True:
+            # A worker meeting this pipeline first builds it (imports, rule tables) under
+            # start_timeout; each input then gets `timeout`.
+            wait = self.limits.start_timeout if building else self.limits.timeout
             try:
-                msg = worker.receive(time.monotonic() + self.limits.timeout, self._max_transfer())
+                msg = worker.receive(time.monotonic() + wait, self._max_transfer())
             except Died as died:
                 died.detail["reports"] = got
                 raise
+            if msg["op"] == "built" and building:
+                building = False
+                continue
             if msg["op"] == "item":
                 try:
                     got.append(codec.report_from_wire(msg.get("body"), msg.get("bufs") or [], worker.up))

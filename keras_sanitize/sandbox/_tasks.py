@@ -211,6 +211,9 @@ class Server:
             self._emit({"op": "done", "processed": 0, "error": f"{type(exc).__name__}: {exc}"[:2000]},
                        lambda bufs: None)  # fmt: skip
             return
+        if body.get("config") is not None:
+            # Built (imports, rules): the caller's per-input timeout starts now.
+            self._emit({"op": "built"}, lambda bufs: None)
         overrides = tuple({str(k): Action(v) for k, v in o.items()} for o in body.get("overrides", ()))
         monitor = bool(body.get("monitor", False))
         done = 0
@@ -301,9 +304,14 @@ class _Validate:
     def _run(self, value: Any, *, index: int | None, monitor: bool, overrides: Any) -> Report:
         from keras_sanitize._dispatch import validate
 
-        report = validate(value, modality=self.modality_name)
+        report: Any = validate(value, modality=self.modality_name)
+        if isinstance(report, list):  # ks.validate reads a list of str/bytes as a batch
+            finding = Finding("sandbox.unsupported_value", "Sandbox.validate takes one input; a list of "
+                              "str/bytes is a batch: pass it to Sandbox.validate_batch", Severity.HIGH,
+                              Action.REJECT, "sandbox", index, fatal=True)  # fmt: skip
+            return Report(False, None, (finding,), {}, self.modality_name, index)
         if index is None:
-            return report
+            return report  # type: ignore[no-any-return]
         findings = tuple(f.with_(index=index) for f in report.findings)
         return Report(report.ok, report.value, findings, report.timings, report.modality, index)
 

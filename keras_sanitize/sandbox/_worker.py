@@ -38,9 +38,9 @@ _CPU_BUDGET = 600  # CPU seconds a worker may use in its life; it retires before
 
 def _preload() -> None:
     """Import what workers use, once, in the zygote (forked workers share it)."""
-    from keras_sanitize import config
+    from keras_sanitize.registry import registered_stages
 
-    config._import_builtins()
+    registered_stages()  # imports every built-in modality
     try:
         from PIL import Image
 
