@@ -57,7 +57,7 @@ def _assets(folder: Path) -> dict[str, Any]:
     images = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
     images.save(folder / "images.keras")
     pipe = ks.Pipeline(
-        [faults.Segfault(prefix="KILL"), ks.image.default(size=(8, 8), mode="L")], modality="image"
+        [faults.Segfault(prefix="KILL"), ks.image.default(size=(8, 8), color_mode="L")], modality="image"
     )
     (folder / "crashy.json").write_text(json.dumps(ks.serialize_stage(pipe)))
     return {

@@ -42,7 +42,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # a lax image policy whose first stage segfaults on inputs starting with KILL: a stand-in for
     # a decoder bug that a crafted file triggers
     pipe = ks.Pipeline(
-        [faults.Segfault(prefix="KILL"), ks.image.default(size=(8, 8), mode="L")], modality="image"
+        [faults.Segfault(prefix="KILL"), ks.image.default(size=(8, 8), color_mode="L")], modality="image"
     )
     (folder / "crashy.json").write_text(json.dumps(ks.serialize_stage(pipe)))
     return out

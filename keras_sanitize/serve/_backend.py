@@ -78,7 +78,7 @@ def build_pipeline(cfg: ModelConfig, model: Any) -> Any:
             f'[models.{cfg.name}] inputs = "image" needs a model taking (batch, height, width, 1 or 3) '
             f"images. Received input shape {shape}; use a policy file instead"
         )
-    return ks.image.default(size=(shape[1], shape[2]), mode="L" if shape[3] == 1 else "RGB")
+    return ks.image.default(size=(shape[1], shape[2]), color_mode="L" if shape[3] == 1 else "RGB")
 
 
 def _spec(model: Any, cfg: ModelConfig) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
