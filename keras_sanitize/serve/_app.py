@@ -46,6 +46,9 @@ CRASH_CODES = (
     "serve.model_error",
 )
 _MAX_KEY = 512
+#: A refused request's body up to this size is read and dropped so its connection can be kept.
+_DRAIN_BYTES = 64 * 1024
+_DRAIN_SECONDS = 1.0
 BackendFactory = Callable[[Any], Backend]
 
 
@@ -192,13 +195,33 @@ class Server:
                 msg = f"internal server error ({type(exc).__name__}); the request id is {rid}"
                 response = _json(500, _error_body(msg, [Finding("serve.internal_error", msg, Severity.HIGH)]))
             response.headers["x-request-id"] = rid
-            if request.method == "POST" and not ctx.body_read:
-                # refused before its body was read: close, so no unread bytes can be taken for a request
+            if request.method == "POST" and not ctx.body_read and not await self._drain(request):
+                # refused before its body was read, and the body is too big or too slow to skip:
+                # close, so that no unread byte can be taken for the next request
                 response.headers["connection"] = "close"
             self._record(request, ctx, response, time.perf_counter() - start)
             return response
 
         return endpoint
+
+    async def _drain(self, request: Request) -> bool:
+        """Read and drop a refused request's small body (keeps the connection); False: close it."""
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit() or int(declared) > _DRAIN_BYTES:
+            return False
+        if request.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+            return False
+        seen = 0
+        with anyio.move_on_after(_DRAIN_SECONDS):
+            try:
+                async for chunk in request.stream():
+                    seen += len(chunk)
+                    if seen > int(declared):
+                        return False
+            except (ClientDisconnect, RuntimeError):
+                return False
+            return seen == int(declared)
+        return False
 
     def _record(self, request: Request, ctx: _Ctx, response: Response, seconds: float) -> None:
         status = response.status_code
