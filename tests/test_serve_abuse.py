@@ -593,3 +593,15 @@ def test_a_refused_requests_body_is_never_taken_for_a_request(server: Any, raw: 
         assert b"smuggled" not in data
         assert (b"connection: close" in data.lower()) == bool(padding)
     still_serving(raw)
+
+
+def test_oversize_headers_are_refused_by_the_h11_limit(server: Any, raw: Raw) -> None:
+    s = raw_socket(
+        server.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+    )
+    try:
+        status, _ = read_response(s)
+    finally:
+        s.close()
+    assert status in (0, 400, 431)  # refused or cut; never parsed into a request
+    still_serving(raw)
