@@ -14,7 +14,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_DATA = ROOT / "tests" / "data" / "image"
 
-KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789", "flood": "flood-key-0123456789"}
+KEYS = {
+    "alice": "alice-key-0123456789",
+    "bob": "bob-key-0123456789",
+    "flood": "flood-key-0123456789",
+    "slow": "slow-key-0123456789",
+}
 
 
 def example_module() -> Any:
@@ -75,6 +80,12 @@ def config(assets: dict[str, Any], *, tls: bool = False, **limits: Any) -> dict[
             "burst": 5,
             "max_concurrency": 1,
         },
+    }
+    # a 1 ms request_timeout: any real model call passes it (504, and crashes for the breaker)
+    tenants["slow"] = {
+        "key_sha256": ks.serve.hash_key(KEYS["slow"]),
+        "models": ["images"],
+        "request_timeout": 0.001,
     }
     return {"server": server, "models": models, "tenants": tenants, "limits": dict(limits)}
 

@@ -605,3 +605,21 @@ def test_oversize_headers_are_refused_by_the_h11_limit(server: Any, raw: Raw) ->
         s.close()
     assert status in (0, 400, 431)  # refused or cut; never parsed into a request
     still_serving(raw)
+
+
+def test_request_timeout_then_circuit_breaker(raw: Raw) -> None:
+    """The slow tenant's 1 ms request_timeout: 504 serve.timeout; the 4th timeout in a minute opens
+    its circuit breaker (breaker_crashes = 3): 429 serve.circuit_open with Retry-After."""
+    png = (IMAGE_DATA / "gradient.png").read_bytes()
+    body, headers = _bytes_request([png] * 32)
+    for _ in range(4):
+        status, _, out = raw.infer("images", body, "slow", headers=headers)
+        assert status == 504, out
+        assert "request_timeout" in refusal(out, "serve.timeout")["message"]
+    status, hdrs, out = raw.infer("images", body, "slow", headers=headers)
+    assert status == 429
+    refusal(out, "serve.circuit_open")
+    assert 50 <= int(hdrs["retry-after"]) <= 60
+    metrics = raw.request("GET", "/metrics")[2].decode()
+    assert 'ks_serve_crashes_total{model="images",tenant="slow"} 4.0' in metrics
+    still_serving(raw)
