@@ -327,3 +327,64 @@ def test_closed_sandbox_refuses_work_and_leaves_nothing() -> None:
         pipe.run("after close")
     with pytest.raises(ks.ConfigError):
         ks.text.default().isolated(sandbox)
+
+
+def test_namespaces_match_the_kernel(box: ks.sandbox.Sandbox) -> None:
+    import shutil
+    import subprocess
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) to probe the kernel with")
+    probe = subprocess.run([unshare, "-Urn", "true"], capture_output=True, timeout=30, check=False)
+    _feature_or_skip(box, "user_namespace", probe.returncode == 0,
+                     f"unprivileged user+network namespaces refused: {probe.stderr[-200:]!r}")  # fmt: skip
+    assert box.isolation()["user_namespace"] and box.isolation()["network_namespace"]
+    status = _probe(box)["status"]
+    assert isinstance(status, str) and "NSpid" in status
+
+
+# -- the caller's side of the boundary: a compromised worker's answers ---------------------------------
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["$a", "$b", "$s", "$t", "$d", "x", "o", "n", "k"]), inner, max_size=3),
+    max_leaves=20,
+)
+_desc = st.fixed_dictionaries(
+    {"k": st.sampled_from(["a", "b", "s", "z"]), "o": st.integers(-5, 5000), "n": st.integers(-5, 5000)},
+    optional={"dtype": st.sampled_from(["<f4", "O", "|V0", "<i8", "[('a','O')]", "x" * 40, "<U3"]),
+              "shape": st.lists(st.integers(-2, 50), max_size=3)},
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_json, descs=st.lists(_desc, max_size=3), wire=_json)
+def test_hostile_answers_raise_only_protocol_errors(body: object, descs: list[object], wire: object) -> None:
+    from keras_sanitize.sandbox import _codec as codec
+
+    arena = codec.Arena(4096)
+    try:
+        for attempt in (lambda: codec.decode(body, descs, arena),  # type: ignore[arg-type]
+                        lambda: codec.report_from_wire(wire, descs, arena)):  # type: ignore[arg-type]  # fmt: skip
+            try:
+                value = attempt()
+            except codec.ProtocolError:
+                continue
+            for leaf in _leaves(value):
+                assert not (isinstance(leaf, np.ndarray) and leaf.dtype.hasobject)
+    finally:
+        arena.close()
+
+
+def _leaves(value: object) -> Iterator[object]:
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, ks.Report):
+        yield value.value
+    else:
+        yield value
