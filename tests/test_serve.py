@@ -577,3 +577,19 @@ def test_import_keras_sanitize_serve_stays_light() -> None:
     subprocess.run(
         [sys.executable, "-c", code], check=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
+
+
+def test_shared_models_are_announced_and_use_one_backend(
+    assets: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="keras_sanitize.serve")
+    cfg = ks.serve.load_config(config(assets))
+    app = ks.serve.app(cfg, backend=BACKEND)
+    try:
+        backends = app.state.server.backends
+        assert backends["alice", "digits"] is backends["bob", "digits"] is backends["flood", "digits"]
+        assert backends["alice", "images"] is not backends["slow", "images"]  # not shared: one per pair
+        warned = [r.getMessage() for r in caplog.records if r.name == "keras_sanitize.serve"]
+        assert len(warned) == 1 and "'digits' is shared" in warned[0] and "same worker processes" in warned[0]
+    finally:
+        app.state.server.close()
