@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
     "sandbox": ("keras_sanitize.sandbox", None),
+    "serve": ("keras_sanitize.serve", None),
 }
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "sandbox",
     "sanitize",
     "serialize_stage",
+    "serve",
     "tensor",
     "testing",
     "text",

@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         extra = None
     if extra is not None:
         extra.add_commands(subparsers)
+    from keras_sanitize.serve._cli import add_command as add_serve
+
+    add_serve(subparsers)
     return parser
 
 

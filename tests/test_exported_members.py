@@ -14,7 +14,7 @@ PUBLIC = {
     "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
     "Stage", "Upload", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sandbox", "sanitize",
-    "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
+    "serialize_stage", "serve", "tensor", "testing", "text", "validate", "wrap",
 }  # fmt: skip
 
 
