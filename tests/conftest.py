@@ -32,3 +32,12 @@ def corpus_path(*parts: str) -> Path:
 def corpora() -> Path:
     """The corpora root; skips when ../shared is absent."""
     return corpus_path()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``torch`` skip with the reason when torch is absent (``make test-torch`` adds it)."""
+    if item.get_closest_marker("torch") is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("torch is not installed: `make test-torch` installs the pinned wheel and runs these")

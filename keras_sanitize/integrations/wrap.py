@@ -16,7 +16,7 @@ from typing import Any
 from keras_sanitize.errors import ConfigError, InputRejected
 from keras_sanitize.findings import Report
 from keras_sanitize.integrations._batch import check_on_reject, check_stage_arg, decide, split_of
-from keras_sanitize.integrations._inputs import SINGLE, Inputs, output_template, text_inputs
+from keras_sanitize.integrations._inputs import SINGLE, Inputs, output_template, string_ranks, text_inputs
 from keras_sanitize.integrations._outputs import align, attach_outputs, check_outputs
 from keras_sanitize.integrations._streams import batches, concat_pieces, is_stream, reindex
 from keras_sanitize.stage import Stage
@@ -266,4 +266,5 @@ def wrap(
             inputs = dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
         else:
             inputs = derived
-    return SanitizedModel(model, Inputs(inputs, split), outputs, on_reject, return_reports, split, explicit)
+    guards = Inputs(inputs, split, string_ranks(model))
+    return SanitizedModel(model, guards, outputs, on_reject, return_reports, split, explicit)
