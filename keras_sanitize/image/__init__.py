@@ -19,6 +19,7 @@ Pipeline of :func:`default`, in order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ def default(
     reencode_format: str = "png",
     detector: Stage | None = None,
     policy: dict[str, str] | None = None,
+    for_model: Any = None,
 ) -> Pipeline:
     """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
 
@@ -90,6 +92,10 @@ def default(
             :class:`~verifiers.FeatureSqueezing`).
         policy: finding code -> action for the whole pipeline, e.g.
             ``{"image.metadata_markup": "reject"}``.
+        for_model: a Keras model with one image input: ``size`` (when not
+            given), ``mode`` (from its channels), ``layout`` and, when the model
+            rescales its own input (a ``Rescaling`` layer first, as
+            MobileNetV3), ``value_range=(0, 255)`` are taken from it.
 
     Example:
         >>> import io, keras_sanitize as ks
@@ -102,6 +108,8 @@ def default(
         ('image.trailing_data',)
     """
     owner = "image.default"
+    if for_model is not None:
+        size, mode, layout, value_range = _from_model(for_model, size, mode, layout, value_range)
     check_choice(owner, "output", output, ("array", "bytes"))
     size_t = check_size(owner, size)
     fmts = check_formats(owner, formats)
@@ -143,6 +151,44 @@ def default(
                 raise ConfigError(f"{owner}: detector must be a Stage. Received: detector={detector!r}")
             stages.append(detector)
     return Pipeline(stages, modality="image", name="image_default", policy=policy)
+
+
+def _from_model(
+    model: Any,
+    size: Sequence[int] | None,
+    mode: str,
+    layout: str,
+    value_range: Sequence[float],
+) -> tuple[Sequence[int] | None, str, str, Sequence[float]]:
+    """``default(for_model=...)``: size, mode, layout and value range from the model's input."""
+    from keras_sanitize.image._for_model import model_image_spec
+
+    try:
+        inputs = list(model.inputs)
+    except Exception:
+        inputs = []
+    if len(inputs) != 1:
+        raise ConfigError(
+            f"image.default: for_model must be a built Keras model with one input. Received: "
+            f"{type(model).__name__} with {len(inputs)} inputs"
+        )
+    spec = model_image_spec(inputs[0], model)
+    if spec is None or spec.channels not in (1, 3):
+        raise ConfigError(
+            f"image.default: for_model's input {tuple(inputs[0].shape)} is not an image with 1 or 3 "
+            f"channels (HWC or CHW); pass size= and mode= instead"
+        )
+    if size is None and None not in spec.size:
+        size = (int(spec.size[0] or 0), int(spec.size[1] or 0))
+    want_mode = "L" if spec.channels == 1 else "RGB"
+    if mode not in ("RGB", want_mode):
+        raise ConfigError(
+            f"image.default: mode={mode!r} gives {1 if mode == 'L' else 3} channel(s) but for_model "
+            f"takes {spec.channels}; drop mode= or use mode={want_mode!r}"
+        )
+    if spec.value_range is not None and tuple(float(v) for v in value_range) == (0.0, 1.0):
+        value_range = spec.value_range
+    return size, want_mode, spec.layout, value_range
 
 
 def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:
