@@ -213,9 +213,11 @@ B64, HEX, PCT, ENTITY, TAGS = range(5)
 #: The hints that can fire on ASCII text, as ``(side, index, pattern)``: on ASCII text the raw
 #: hints match the lower-cased text the same way (their classes are case-blind), so a matcher
 #: can add them to its own RE2 Set and learn the hints in the same pass as its rules.
+#: On lower-cased ASCII text ``\pL`` is ``[a-z]`` and ``\pN`` is ``[0-9]``: the ASCII spellings
+#: keep the combined automaton small.
 ASCII_HINTS: tuple[tuple[str, int, str], ...] = (
-    ("folded", SPACED, _SPACED_HINT.pattern),
-    ("folded", LEET, _LEET_HINT.pattern),
+    ("folded", SPACED, r"(?:^|[^a-z0-9_])(?:[a-z][ .\-_*|+~/\\]){2,}[a-z](?:$|[^a-z0-9_])"),
+    ("folded", LEET, r"[a-z][0-9@$|!]|[0-9@$|!][a-z]"),
     ("folded", ROT13, _ROT13_HINT),
     ("folded", REVERSED, _REVERSED_HINT),
     ("raw", B64, _B64_RE.pattern),
