@@ -26,8 +26,8 @@ def _png(w: int = 40, h: int = 30) -> bytes:
 
 def test_channels_mismatch_is_a_config_error_that_says_what_to_change() -> None:
     model = _cnn((32, 32, 3))
-    with pytest.raises(ks.ConfigError, match=r"3 channel.*gives 1.*mode='RGB'"):
-        ks.wrap(model, inputs=ks.image.default(size=(32, 32), mode="L"))
+    with pytest.raises(ks.ConfigError, match=r"3 channel.*gives 1.*color_mode='RGB'"):
+        ks.wrap(model, inputs=ks.image.default(size=(32, 32), color_mode="L"))
 
 
 def test_size_mismatch_and_missing_size() -> None:
@@ -65,8 +65,8 @@ def test_matching_pipelines_wrap_and_for_model_derives_them() -> None:
     rescaling = _cnn((16, 16, 3), keras.layers.Rescaling(1 / 255))
     value = ks.image.default(for_model=rescaling).run(_png()).value
     assert value.shape == (16, 16, 3) and value.max() > 1.5
-    with pytest.raises(ks.ConfigError, match="mode='L' gives 1 channel"):
-        ks.image.default(for_model=_cnn((16, 16, 3)), mode="L")
+    with pytest.raises(ks.ConfigError, match="color_mode='L' gives 1 channel"):
+        ks.image.default(for_model=_cnn((16, 16, 3)), color_mode="L")
     with pytest.raises(ks.ConfigError, match="not an image"):
         ks.image.default(for_model=keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)]))
     with pytest.raises(ks.ConfigError, match="one input"):

@@ -1,7 +1,7 @@
 """What an image model takes, and whether an image pipeline hands it that.
 
 A pipeline and a model can disagree silently: MobileNetV3 rescales its input
-itself and wants pixels in 0-255 while ``default()`` gives 0-1; ``mode="L"`` on
+itself and wants pixels in 0-255 while ``default()`` gives 0-1; ``color_mode="L"`` on
 an RGB model ends in a shape error mid-predict. :func:`model_image_spec` reads a
 Keras model's image input once; :func:`mismatches` compares an image pipeline's
 output with it (``ks.wrap`` raises a ``ConfigError`` listing them) and
@@ -100,7 +100,8 @@ def mismatches(pipe: ImageSpec, model: ImageSpec) -> list[str]:
         out.append(f"the model takes {model.layout} images; the pipeline gives {pipe.layout}: "
                    f"use layout={model.layout!r}")
     if model.channels is not None and pipe.channels != model.channels:
-        want = {1: "mode='L'", 3: "mode='RGB'"}.get(model.channels, f"{model.channels}-channel images")
+        modes = {1: "color_mode='L'", 3: "color_mode='RGB'"}
+        want = modes.get(model.channels, f"{model.channels}-channel images")
         out.append(f"the model takes {model.channels} channel(s); the pipeline gives {pipe.channels}: "
                    f"use {want}")
     if any(d is not None for d in model.size) and pipe.size != model.size:
