@@ -34,8 +34,12 @@ def write_tables(tables: dict[str, list[Row]]) -> None:
     """
     GENERATED.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     for name, rows in tables.items():
-        body = f"Measured by `make bench` on {stamp} ({os.cpu_count()} CPUs).\n\n" + markdown(rows)
+        body = (
+            f"Measured by `make bench` on {stamp} ({os.cpu_count()} CPUs, load average {load:.1f} when "
+            f"written; a load above the CPU count makes end-to-end ratios noisy).\n\n" + markdown(rows)
+        )
         (GENERATED / f"bench_{name}.md").write_text(body, encoding="utf-8")
     for doc in [HERE.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
         text = doc.read_text(encoding="utf-8")
