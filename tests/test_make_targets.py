@@ -35,3 +35,26 @@ def test_torch_has_its_own_target_that_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.index("make test\n") < ci.index("make test-torch")
     assert "test-torch" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_torch_backend_tests_are_marked_wherever_they_live() -> None:
+    import conftest
+
+    class Item:
+        def __init__(self, name: str, params: dict[str, object] | None = None) -> None:
+            self.name, self.marks = name, []
+            if params is not None:
+                self.callspec = type("C", (), {"params": params})()
+
+        def add_marker(self, mark: object) -> None:
+            self.marks.append(mark)
+
+    items = [
+        Item("test_known_results_on_torch_backend"),
+        Item("test_round_trip[torch]", {"backend": "torch"}),
+        Item("test_round_trip[jax]", {"backend": "jax"}),
+        Item("test_make_test_installs_no_torch"),
+        Item("test_arrays[x]", {"x": __import__("numpy").zeros(3)}),
+    ]
+    conftest.pytest_collection_modifyitems(None, items)  # type: ignore[arg-type]
+    assert [bool(i.marks) for i in items] == [True, True, False, False, False]
