@@ -9,7 +9,7 @@ export KERAS_BACKEND ?= jax
 TEST_KERAS_HOME := $(shell mktemp -d -u /tmp/keras_sanitize_keras_home.XXXXXX)
 FUZZ_SECONDS ?= 60
 
-.PHONY: install test lint typecheck unit demo bench fuzz clean check-libmagic
+.PHONY: install test lint typecheck unit demo bench fuzz clean check-libmagic test-torch
 
 install: $(STAMP)
 
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,fuzz]'
-	@# torch for the ks.layers tests on a second backend: the pinned CPU wheel (a bare `torch` pulls CUDA)
-	$(PY) -m pip install --quiet torch==2.13.0
+	@# the second backend of `make test` is TensorFlow (tensorflow-cpu, in the test extra): string-input
+	@# models and tf.data need it, and it pulls no CUDA. torch is `make test-torch`.
 	@touch $(STAMP)
 
 check-libmagic:
@@ -38,10 +38,21 @@ typecheck: install
 
 unit: install
 	mkdir -p $(TEST_KERAS_HOME)
-	KERAS_HOME=$(TEST_KERAS_HOME) $(PY) -m pytest -n 2 --dist loadgroup -q keras_sanitize tests
+	KERAS_HOME=$(TEST_KERAS_HOME) $(PY) -m pytest -n 2 --dist loadgroup -q -m "not torch" keras_sanitize tests
 	rm -rf $(TEST_KERAS_HOME)
 
 test: lint typecheck unit
+
+# The torch-backend tests (tests marked `torch`). From PyPI alone `pip install torch` resolves the
+# CUDA build (~2.5 GB); give pip the CPU wheel's index, e.g.
+#   make test-torch TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_VERSION ?= 2.13.0
+TORCH_PIP_ARGS ?=
+test-torch: install
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
+	mkdir -p $(TEST_KERAS_HOME)
+	KERAS_HOME=$(TEST_KERAS_HOME) $(PY) -m pytest -n 2 --dist loadgroup -q -m torch tests
+	rm -rf $(TEST_KERAS_HOME)
 
 demo: install
 	$(PY) examples/demo.py

@@ -32,7 +32,7 @@ def _pipeline_rows() -> list[Row]:
     pipe = ks.audio.default(sample_rate=rate)
     rows = []
     for label, fmt, subtype, goal in (
-        ("WAV PCM_16", "WAV", "PCM_16", "<= 2x"),
+        ("WAV PCM_16", "WAV", "PCM_16", "≤ 1.3x"),
         ("FLAC", "FLAC", "PCM_16", "<= 1.3x"),
         ("Ogg Vorbis", "OGG", "VORBIS", ""),
     ):

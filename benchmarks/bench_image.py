@@ -2,7 +2,8 @@
 
 Goals (issue 4): the default pipeline on a 320x240 JPEG to 224x224 <= 1.5x naive;
 on a 2048x1536 JPEG <= 0.8x naive (JPEG reduce-on-decode beats decoding every
-pixel); peak memory on a decompression bomb stays flat.
+pixel); peak memory on a decompression bomb stays under 50 MB (naive Pillow decodes
+all 240 MB of it).
 """
 
 from __future__ import annotations
@@ -80,9 +81,22 @@ def _peak_rows() -> list[Row]:
             )
             ok, mb = proc.stdout.split()
             out[who] = (ok, int(mb))
-    verdict = "accepted" if out["ours"][0] == "True" else "refused"
-    note = f"peak RSS +{out['ours'][1]} MB ({verdict}) vs naive +{out['naive'][1]} MB"
-    return [Row("image", f"80 MP PNG bomb ({size_kb} KB), peak memory", note=note, goal="flat")]
+    verdict = "accepted" if out["ours"][0] == "True" else "refused before decoding"
+    naive_mb = out["naive"][1]
+    if naive_mb >= 100:
+        note = f"ours {verdict}; naive Pillow decoded it: +{naive_mb} MB"
+    else:  # the reference did not decode it here, so the row shows no contrast: say so
+        note = f"ours {verdict}; naive Pillow grew only +{naive_mb} MB here (no contrast shown)"
+    return [
+        Row(
+            "image",
+            f"80 MP PNG bomb ({size_kb} KB): peak RSS growth, default()",
+            value=float(out["ours"][1]),
+            unit="MB",
+            note=note,
+            goal="≤ 50 MB",
+        )
+    ]
 
 
 def run() -> list[Row]:

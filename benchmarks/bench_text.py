@@ -75,9 +75,11 @@ def _speed() -> list[Row]:
 
 def _speed_of(pipe: ks.Pipeline, which: str) -> list[Row]:
     rows = []
+    rules_only = which != "default()"
     for label, text, goal in (
-        ("plain ASCII", PLAIN_1K, "<= 10x"),
-        ("HTML-bearing", HTML_1K, "<= 3x"),
+        # the rules-only path: <= 2x nh3 on plain 1 KB (issue 18); with the injection model: <= 10x
+        ("plain ASCII", PLAIN_1K, "≤ 2x" if rules_only else "≤ 10x"),
+        ("HTML-bearing", HTML_1K, "≤ 3x"),
         ("multilingual", MULTI_1K, ""),
     ):
         row = compare(

@@ -10,14 +10,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _demo import Case  # noqa: E402
+from _demo import print_table  # noqa: E402
 
 ORDER = ["tensor", "text", "image", "audio", "integration", "artifacts", "sandbox"]
 
@@ -33,19 +32,6 @@ def _load(name: str) -> object | None:
     return module
 
 
-def _print_table(title: str, cases: list[Case]) -> None:
-    print(f"\n== {title} ==")
-    print(f"{'input':<42} {'verdict':<9} findings")
-    print(f"{'-' * 42} {'-' * 9} {'-' * 60}")
-    for case in cases:
-        verdict = case.verdict
-        detail = "; ".join(case.findings) or "-"
-        lines = textwrap.wrap(detail, 90) or ["-"]
-        print(f"{case.label[:42]:<42} {verdict:<9} {lines[0]}")
-        for more in lines[1:]:
-            print(f"{'':<52} {more}")
-
-
 def main() -> int:
     counts = {"accepted": 0, "cleaned": 0, "refused": 0}
     for name in ORDER:
@@ -53,7 +39,7 @@ def main() -> int:
         if module is None:
             continue
         title, cases = module.section()  # type: ignore[attr-defined]
-        _print_table(title, cases)
+        print_table(title, cases)
         for case in cases:
             counts[case.verdict] = counts.get(case.verdict, 0) + 1
     print(f"\n{counts['accepted']} accepted, {counts['cleaned']} cleaned, {counts['refused']} refused")

@@ -10,7 +10,7 @@ import pathlib
 import tempfile
 
 import numpy as np
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, run_alone
 
 import keras_sanitize as ks
 from keras_sanitize.artifacts import _fixtures as fx
@@ -54,3 +54,7 @@ def section() -> tuple[str, list[Case]]:
     if ran:  # pragma: no cover - would be a security bug
         raise AssertionError(f"payloads ran: {ran}")
     return "artifacts: ks.load_model(path, sha256=...) = pin + scan + keras load(safe_mode=True)", cases
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_alone(section))

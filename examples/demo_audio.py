@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, run_alone
 
 import keras_sanitize as ks
 from keras_sanitize.audio import synth
@@ -94,7 +94,4 @@ if __name__ == "__main__":
     if "--write-data" in sys.argv:
         write_data()
     else:
-        title, rows = section()
-        print(title)
-        for row in rows:
-            print(f"{row.label:<36} {row.verdict:<9} {'; '.join(row.findings)[:160]}")
+        raise SystemExit(run_alone(section))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, run_alone
 
 import keras_sanitize as ks
 
@@ -59,3 +59,7 @@ def section() -> tuple[str, list[Case]]:
         case.findings.append(f"-> {len(clean.value)} bytes of metadata-free PNG")
     cases.append(case)
     return "image: ks.image.default(size=(32, 32)) in front of a Keras CNN", cases
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_alone(section))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, refused_note, run_alone
 from PIL import Image
 
 import keras_sanitize as ks
@@ -31,7 +31,7 @@ def _decorator_cases() -> list[Case]:
     cases = []
     for label, out, report in zip(texts, outputs, reports):
         case = case_from_report(label, report)
-        case.findings.append(f"function -> {out}")
+        case.findings.append(f"function -> {out}" if report.ok else refused_note(report))
         cases.append(case)
     return cases
 
@@ -52,13 +52,16 @@ def _wrap_cases() -> list[Case]:
     uploads = {
         "wrap: a PNG upload": _png((200, 40, 40)),
         "wrap: PNG + trailing <script>": _png((40, 200, 40), b"<script>alert(1)</script>"),
-        "wrap: not an image": b"GIF89a\x00\x00 truncated",
+        "wrap: a text file sent as an image": b"Dear customer, your invoice is attached.\n",
     }
     scores, reports = safe.predict(list(uploads.values()), verbose=0, return_reports=True)
     cases = []
     for label, row, report in zip(uploads, scores, reports):
         case = case_from_report(label, report)
-        case.findings.append(f"model.predict -> {[round(float(v), 3) for v in row]}")
+        if report.ok:
+            case.findings.append(f"model.predict -> {[round(float(v), 3) for v in row]}")
+        else:  # skipped rows come back as NaN: say why instead of printing them
+            case.findings.append(refused_note(report))
         cases.append(case)
 
     tensor_safe = ks.wrap(model, on_reject="skip")
@@ -91,10 +94,4 @@ def section() -> tuple[str, list[Case]]:
 
 
 if __name__ == "__main__":
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    title, rows = section()
-    print(title)
-    for row in rows:
-        print(f"  {row.label:<42} {row.verdict:<9} {'; '.join(row.findings)[:120]}")
+    raise SystemExit(run_alone(section))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, run_alone
 
 import keras_sanitize as ks
 
@@ -30,3 +30,7 @@ def section() -> tuple[str, list[Case]]:
             case.findings.append(f"model.predict -> {[round(float(p), 3) for p in probs[0]]}")
         cases.append(case)
     return "tensor: ks.tensor.from_model(model) in front of model.predict", cases
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_alone(section))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _demo import Case, case_from_report
+from _demo import Case, case_from_report, run_alone
 
 import keras_sanitize as ks
 from keras_sanitize.findings import echo
@@ -36,7 +36,4 @@ def section() -> tuple[str, list[Case]]:
 
 
 if __name__ == "__main__":
-    title, rows = section()
-    print(title)
-    for row in rows:
-        print(f"{row.verdict:9} {row.label}: {'; '.join(row.findings)[:160]}")
+    raise SystemExit(run_alone(section))

@@ -8,13 +8,14 @@ the exit code.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import os
 import re
 import sys
 from typing import Any, TextIO
 
-from keras_sanitize.errors import SanitizeError
+from keras_sanitize.errors import ConfigError, SanitizeError
 from keras_sanitize.findings import Report
 
 __all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "add_commands", "run_audit", "run_scan"]
@@ -61,7 +62,14 @@ def add_commands(subparsers: Any) -> None:
     aud.add_argument("--table", metavar="TOML", help="use this advisory table instead of the shipped one")
     aud.add_argument("--requirements", metavar="FILE",
                      help="audit the name==version pins of a requirements/lock file instead of this "
-                          "environment's packages (native libraries are still read from this machine)")
+                          "environment's packages; this machine's interpreter and native libraries are "
+                          "reported as a separate check that does not change the exit code")
+    aud.add_argument("--source", choices=("auto", "pip-audit", "table"), default="auto",
+                     help="where advisories come from: pip-audit (live PyPI/OSV data; pip install "
+                          "'keras-sanitize[audit]'), the shipped dated table, or auto (pip-audit when "
+                          "it is installed and online, else the table)")
+    aud.add_argument("--pip-audit-json", metavar="FILE",
+                     help="read pip-audit's JSON output (pip-audit -f json) from FILE instead of running it")
     aud.set_defaults(func=run_audit)
 
 
@@ -129,31 +137,99 @@ def _pins(path: str) -> dict[str, str]:
 
 
 def run_audit(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``audit``; return 0 (no advisory applies), 1 (upgrades needed) or 2 (bad table)."""
+    """Run ``audit``; return 0 (no advisory applies), 1 (upgrades needed) or 2 (bad table or file)."""
     from keras_sanitize.artifacts import audit
     from keras_sanitize.artifacts._audit import COMPONENTS, NATIVE_COMPONENTS
 
     out = out or sys.stdout
+    source = "table" if args.table else getattr(args, "source", "auto")  # a given table is the source
+    recorded = getattr(args, "pip_audit_json", None)
+    fallback = ""
+    local = None
     try:
-        installed: dict[str, str | None] | None = None
+        report = None
+        if recorded is not None or source in ("auto", "pip-audit"):
+            report, fallback = _from_pip_audit(args.requirements, recorded, required=source == "pip-audit")
+        if report is None:
+            installed: dict[str, str | None] | None = None
+            if args.requirements:
+                # the file's pins only; this machine's natives are a separate, labelled check
+                installed = dict.fromkeys(COMPONENTS)
+                installed.update(_pins(args.requirements))
+            report = audit(table=args.table, installed=installed)
         if args.requirements:
-            installed = {c: None for c in COMPONENTS if c not in NATIVE_COMPONENTS}
-            installed.update(_pins(args.requirements))
-        report = audit(table=args.table, installed=installed)
+            local = audit(table=args.table, installed={
+                c: None for c in COMPONENTS if c not in NATIVE_COMPONENTS
+            })
     except OSError as exc:
-        print(f"error: cannot read {args.requirements}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot read {exc.filename or args.requirements}: {exc.strerror}", file=sys.stderr)
         return EXIT_ERROR
     except SanitizeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     code = EXIT_CLEAN if report.ok else EXIT_FINDINGS
+    where = _source_line(report, fallback)
     if args.json:
-        doc = {"exit": code, **report.to_dict(include_value=True)}
+        doc = {"exit": code, "source": where, **report.to_dict(include_value=True)}
+        if local is not None:
+            doc["this_machine"] = {"counts_for_exit": False, **local.to_dict(include_value=True)}
         print(json.dumps(doc, indent=2, default=str), file=out)
         return code
-    table = report.value["table"]
-    print(f"advisory table: {table['count']} advisories, dated {table['updated']}", file=out)
-    for name, version in report.value["installed"].items():
-        print(f"  {name:14} {version or '-'}", file=out)
+    print(f"source: {where}", file=out)
+    subject = f"pins of {args.requirements}" if args.requirements else "this environment"
+    print(f"audited: {subject}", file=out)
+    versions = report.value["installed"]
+    if "audited" in report.value:  # pip-audit: every package of the environment; name the count only
+        print(f"  {report.value['audited']} of {len(versions)} packages looked up", file=out)
+    else:
+        for name, version in versions.items():
+            if version is not None or not args.requirements:
+                print(f"  {name:14} {version or '-'}", file=out)
     _print_report("audit", report, out)
+    if local is not None:
+        print("\nthis machine (interpreter and native libraries; not in the file, not counted in the "
+              "exit code):", file=out)
+        for name in sorted(NATIVE_COMPONENTS):
+            print(f"  {name:14} {local.value['installed'].get(name) or '-'}", file=out)
+        _print_report("this machine", local, out)
     return code
+
+
+def _from_pip_audit(requirements: str | None, recorded: str | None,
+                    *, required: bool) -> tuple[Report | None, str]:
+    """pip-audit's verdict, or ``(None, why)`` to fall back to the table (a ConfigError when required)."""
+    from keras_sanitize.artifacts._pipaudit import from_pip_audit_json, run_pip_audit
+
+    report: Report | None = None
+    if recorded is not None:
+        with open(recorded, encoding="utf-8") as fh:
+            try:
+                doc = json.load(fh)
+            except ValueError as exc:
+                raise ConfigError(f"--pip-audit-json: {recorded} is not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"--pip-audit-json: {recorded} holds no JSON object")
+        stamp = _dt.datetime.fromtimestamp(os.path.getmtime(recorded), _dt.timezone.utc).date()
+        report = from_pip_audit_json(
+            doc, source=f"pip-audit JSON read from {recorded}", date=stamp.isoformat()
+        )
+        why = ""
+    else:
+        live, why = run_pip_audit(requirements)
+        if live is not None:
+            report = from_pip_audit_json(live)
+    if report is not None and not report.value["audited"] and report.value["installed"]:
+        why = f"pip-audit could look up none of {len(report.value['installed'])} packages (offline?)"
+        report = None
+    if report is None and (required or recorded is not None):
+        raise ConfigError(f"audit --source pip-audit: {why}")
+    return report, why
+
+
+def _source_line(report: Report, fallback: str) -> str:
+    src = report.value.get("source")
+    if isinstance(src, dict):
+        return f"{src['name']}, queried {src['date']}"
+    table = report.value["table"]
+    line = f"shipped advisory table ({table['count']} advisories), dated {table['updated']}"
+    return line + (f" (pip-audit not used: {fallback})" if fallback else "")

@@ -32,3 +32,25 @@ def corpus_path(*parts: str) -> Path:
 def corpora() -> Path:
     """The corpora root; skips when ../shared is absent."""
     return corpus_path()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``torch`` skip with the reason when torch is absent (``make test-torch`` adds it)."""
+    if item.get_closest_marker("torch") is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("torch is not installed: `make test-torch` installs the pinned wheel and runs these")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Torch-backend tests are marked ``torch`` even when their file does not say so.
+
+    ``make test`` deselects them (it installs no torch: PyPI's torch is the CUDA build) and
+    ``make test-torch`` runs exactly them: a test named ``*torch_backend*`` or parametrized
+    with the value ``"torch"`` (e.g. ``backend="torch"``) is one.
+    """
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "torch_backend" in item.name or any(isinstance(v, str) and v == "torch" for v in params.values()):
+            item.add_marker(pytest.mark.torch)

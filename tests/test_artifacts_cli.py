@@ -80,13 +80,13 @@ def test_allow_module_and_strict(tmp_path):
 
 
 def test_audit_command(tmp_path):
-    code, out = _run(["audit", "--json"])
+    code, out = _run(["audit", "--json", "--source", "table"])
     doc = json.loads(out)
     assert code == doc["exit"] == (0 if doc["ok"] else 1)
     assert doc["value"]["installed"]["keras"]
     assert doc["value"]["table"]["updated"]
-    code, out = _run(["audit"])
-    assert "advisory table:" in out and "keras" in out
+    code, out = _run(["audit", "--source", "table"])
+    assert "source: shipped advisory table" in out and "keras" in out
     table = tmp_path / "t.toml"
     table.write_text('[meta]\nupdated = 2026-11-01\n\n[[advisory]]\nid = "X-1"\npackage = "python"\n'
                      'affected = [">=0"]\nfixed = ""\nseverity = "low"\nsummary = "every python"\n')
@@ -113,7 +113,7 @@ def test_audit_a_requirements_file(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("# pinned\nkeras==3.8.0 ; python_version >= '3.10'\n"
                    "Pillow[webp] == 10.1.0\nnumpy>=2\n-e .\n")
-    code, out = _run(["audit", "--requirements", str(req), "--json"])
+    code, out = _run(["audit", "--requirements", str(req), "--json", "--source", "table"])
     doc = json.loads(out)
     assert code == 1
     assert doc["value"]["installed"]["keras"] == "3.8.0"
@@ -121,4 +121,4 @@ def test_audit_a_requirements_file(tmp_path):
     assert doc["value"]["installed"]["numpy"] is None  # not pinned: not taken from this environment
     ids = {f["detail"]["id"] for f in doc["findings"] if f["code"] == "audit.vulnerable"}
     assert {"CVE-2025-1550", "CVE-2023-50447"} <= ids
-    assert _run(["audit", "--requirements", str(tmp_path / "absent.txt")])[0] == 2
+    assert _run(["audit", "--requirements", str(tmp_path / "absent.txt"), "--source", "table"])[0] == 2

@@ -309,15 +309,14 @@ def _run_backend(backend: str, saved: tuple[Path, Path]) -> str:
     return proc.stdout
 
 
+@pytest.mark.torch
 def test_layers_on_torch_backend(saved: tuple[Path, Path]) -> None:
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("torch is not installed (make install adds the CPU wheel torch==2.13.0)")
     _run_backend("torch", saved)
 
 
 _NO_TF = (
-    "tensorflow is not installed: it is ~600 MB and changes how Keras imports for the whole venv, so CI "
-    "tests the layers on JAX and torch only; install tensorflow-cpu to run this"
+    "tensorflow is not installed: make install adds tensorflow-cpu (the test extra), the second backend "
+    "of make test"
 )
 
 

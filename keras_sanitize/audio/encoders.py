@@ -140,6 +140,9 @@ class Decode(Encoder):
             ctx.halt("audio.empty", "audio input is 0 bytes; an encoded audio file is required")
         info = read_header(data, self.formats, ctx)
         self._bounds(ctx, info.rate, info.channels, info.frames, f"{info.container} header declares")
+        fast = _pcm16_wav(data, info)
+        if fast is not None:
+            return Clip(fast, int(info.rate), "wav/PCM_16")
         import soundfile as sf
 
         with warnings.catch_warnings(record=True) as caught, captured_stderr("libsndfile") as err:
@@ -348,3 +351,26 @@ def stack(
         else:
             batch[i, :, :n] = a[:, :n]
     return batch, lengths
+
+
+def _pcm16_wav(data: bytes, info: Any) -> np.ndarray | None:
+    """Samples of a complete little-endian 16-bit PCM WAV, decoded with numpy; else None.
+
+    Our header parser has already validated the chunks, so the sample bytes are a
+    slice of ``data``: ``int16 / 32768`` is exactly what libsndfile returns as float32,
+    without its 4 KB virtual-IO reads (the bulk of the pipeline's time on a WAV).
+    Anything else (RIFX, RF64, 24-bit, float, truncated payloads) goes to libsndfile.
+    """
+    if info.container != "wav" or info.codec != "PCM_16" or data[:4] != b"RIFF" or info.frames is None:
+        return None
+    channels = int(info.channels)
+    need = int(info.frames) * channels * 2
+    if info.data_bytes is None or info.available_bytes < info.data_bytes or info.data_bytes < need:
+        return None
+    start = len(data) - int(info.available_bytes)
+    if start < 12 or int(info.data_bytes) // max(channels, 1) // 2 != info.frames:
+        return None  # block_align is not 2 bytes per channel: not plain 16-bit frames
+    pcm = np.frombuffer(data, dtype="<i2", count=need // 2, offset=start)
+    out = pcm.astype(np.float32)
+    out *= np.float32(1.0 / 32768.0)
+    return out.reshape(-1, channels)

@@ -88,6 +88,7 @@ def default(
     detector: Stage | None = None,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
+    for_model: Any = None,
     sandbox: Any = None,
 ) -> Pipeline:
     """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
@@ -114,6 +115,10 @@ def default(
         mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
             A colour mode here (``mode="L"``) is the deprecated spelling of
             ``color_mode``.
+        for_model: a Keras model with one image input: ``size`` (when not
+            given), ``color_mode`` (from its channels), ``layout`` and, when the
+            model rescales its own input (a ``Rescaling`` layer first, as
+            MobileNetV3), ``value_range=(0, 255)`` are taken from it.
         sandbox: run the decoders in sandbox workers: a
             :class:`keras_sanitize.sandbox.Sandbox`, or ``True`` for the default
             one (see ``docs/sandbox.md``); ``None`` runs in-process.
@@ -132,6 +137,10 @@ def default(
     if mode not in _PIPELINE_MODES and isinstance(mode, str) and mode in _COLOR_MODES:
         warn_deprecated(f"image.default(mode={mode!r}) is a colour mode: use color_mode={mode!r}")
         color_mode, mode = mode, "enforce"
+    if for_model is not None:
+        size, color_mode, layout, value_range = _from_model(
+            for_model, size, color_mode, layout, value_range
+        )
     check_choice(owner, "output", output, ("array", "bytes"))
     size_t = check_size(owner, size)
     fmts = check_formats(owner, formats)
@@ -180,6 +189,44 @@ def default(
             stages.append(detector)
     pipe = Pipeline(stages, modality="image", name="image_default", policy=policy, mode=mode)
     return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe
+
+
+def _from_model(
+    model: Any,
+    size: Sequence[int] | None,
+    mode: str,
+    layout: str,
+    value_range: Sequence[float],
+) -> tuple[Sequence[int] | None, str, str, Sequence[float]]:
+    """``default(for_model=...)``: size, mode, layout and value range from the model's input."""
+    from keras_sanitize.image._for_model import model_image_spec
+
+    try:
+        inputs = list(model.inputs)
+    except Exception:
+        inputs = []
+    if len(inputs) != 1:
+        raise ConfigError(
+            f"image.default: for_model must be a built Keras model with one input. Received: "
+            f"{type(model).__name__} with {len(inputs)} inputs"
+        )
+    spec = model_image_spec(inputs[0], model)
+    if spec is None or spec.channels not in (1, 3):
+        raise ConfigError(
+            f"image.default: for_model's input {tuple(inputs[0].shape)} is not an image with 1 or 3 "
+            f"channels (HWC or CHW); pass size= and color_mode= instead"
+        )
+    if size is None and None not in spec.size:
+        size = (int(spec.size[0] or 0), int(spec.size[1] or 0))
+    want_mode = "L" if spec.channels == 1 else "RGB"
+    if mode not in ("RGB", want_mode):
+        raise ConfigError(
+            f"image.default: color_mode={mode!r} gives {1 if mode == 'L' else 3} channel(s) but "
+            f"for_model takes {spec.channels}; drop color_mode= or use color_mode={want_mode!r}"
+        )
+    if spec.value_range is not None and tuple(float(v) for v in value_range) == (0.0, 1.0):
+        value_range = spec.value_range
+    return size, want_mode, spec.layout, value_range
 
 
 def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from keras_sanitize.errors import ConfigError, InputRejected, OutputRejected
 from keras_sanitize.findings import Finding, Report, Severity
+from keras_sanitize.integrations._strings import rebuild, string_items, to_model
 from keras_sanitize.stage import Stage, rejection_message
 
 __all__ = [
@@ -138,6 +139,12 @@ def _indexed(report: Report, index: int) -> Report:
 
 def screen(stage: Stage, value: Any, *, split: str, batched: bool | None = None) -> Screened:
     """Run ``stage`` on ``value`` as one item or as a batch; one report per item."""
+    strings = string_items(value) if split == "items" and batched is not False else None
+    if strings is not None:  # a batch of strings (numpy or tf.Tensor, (N,) or (N, 1)): one item a row
+        items, form = strings
+        reports = [stage.run(item, index=i) for i, item in enumerate(items)]
+        values = [r.value if r.ok else None for r in reports]
+        return Screened(len(items), reports, values, split, like=value, extra={"strings": form})
     if not _is_batch(value, split, batched):
         report = stage.run(value)
         return Screened(None, [report], [report.value if report.ok else None], split, like=value)
@@ -239,6 +246,11 @@ def assemble(screened: Screened, keep: Sequence[int], *, to_array: bool) -> Any:
     if screened.whole is not None and len(keep) == screened.n:
         return screened.whole
     values = [screened.values[i] for i in keep]
+    form = screened.extra.get("strings")
+    if form is not None:
+        if to_array and all(isinstance(v, (str, bytes)) for v in values):
+            return to_model(values, 1 + len(form.row))
+        return rebuild(values, form)
     if screened.split == "rows":
         return _concat(values, screened.whole, screened.reports)
     like = screened.like

@@ -10,9 +10,10 @@ import numpy as np
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Finding, Report, Severity, echo
 from keras_sanitize.integrations._batch import Screened, assemble, check_stage_arg, screen, split_of
+from keras_sanitize.integrations._strings import string_items, to_model
 from keras_sanitize.stage import Stage
 
-__all__ = ["SINGLE", "Inputs", "output_template", "text_inputs"]
+__all__ = ["SINGLE", "Inputs", "input_specs", "output_template", "string_ranks", "text_inputs"]
 
 SINGLE = "\x00x"  # key of the one input of a single-input model
 
@@ -31,7 +32,12 @@ def _structure_error(expected: str, value: Any) -> Screened:
 class Inputs:
     """The input guards of a model: one pipeline, or one per named/positional input."""
 
-    def __init__(self, guards: Stage | Mapping[str, Stage] | Sequence[Stage], split: str | None) -> None:
+    def __init__(
+        self,
+        guards: Stage | Mapping[str, Stage] | Sequence[Stage],
+        split: str | None,
+        string_ranks: Mapping[Any, int] | None = None,
+    ) -> None:
         if isinstance(guards, Stage):
             self.kind = "single"
             self.guards: dict[Any, Stage] = {SINGLE: guards}
@@ -49,6 +55,8 @@ class Inputs:
         if not self.guards:
             raise ConfigError("wrap: inputs must hold at least one pipeline")
         self.splits = {k: split_of(g, split) for k, g in self.guards.items()}
+        # inputs the model takes as strings, by key, with their rank ((N,) -> 1, (N, 1) -> 2)
+        self.string_ranks: dict[Any, int] = dict(string_ranks or {})
 
     def screen(self, x: Any, *, batch_of_one: bool = True) -> tuple[dict[Any, Screened], dict[Any, Any]]:
         """Screen every guarded input; also return the unguarded ones (passed through).
@@ -58,7 +66,12 @@ class Inputs:
         """
         if self.kind == "single":
             split = self.splits[SINGLE]
-            if batch_of_one and split == "items" and not isinstance(x, (list, tuple, np.ndarray)):
+            if (
+                batch_of_one
+                and split == "items"
+                and not isinstance(x, (list, tuple, np.ndarray))
+                and string_items(x) is None
+            ):
                 x = [x]
             return {SINGLE: screen(self.guards[SINGLE], x, split=split)}, {}
         if self.kind == "dict":
@@ -76,6 +89,9 @@ class Inputs:
     def assemble(self, x: Any, screens: dict[Any, Screened], rest: dict[Any, Any], keep: list[int]) -> Any:
         """The model's input built from the accepted items."""
         values = {k: assemble(s, keep, to_array=True) for k, s in screens.items()}
+        for k, rank in self.string_ranks.items():
+            if k in values:
+                values[k] = _as_model_strings(values[k], rank)
         if self.kind == "single":
             return values[SINGLE]
         n = next(iter(screens.values())).n
@@ -86,6 +102,52 @@ class Inputs:
             return values
         out = [values[i] for i in range(len(values))]
         return tuple(out) if isinstance(x, tuple) else out
+
+
+def _as_model_strings(value: Any, rank: int) -> Any:
+    """Sanitized text in the form a string-input model takes (else unchanged)."""
+    split = string_items(value)
+    if split is not None:
+        items = split[0]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, bytes)) for v in value):
+        items = list(value)
+    else:
+        return value
+    return to_model(items, rank)
+
+
+def input_specs(model: Any) -> dict[Any, Any]:
+    """The model's symbolic inputs keyed like :class:`Inputs` (``SINGLE``, name or position).
+
+    Empty when the model has no input spec (not built, or not a Keras model).
+    """
+    struct = None
+    for attr in ("_inputs_struct", "inputs"):
+        try:
+            struct = getattr(model, attr)
+        except Exception:
+            continue
+        if struct is not None:
+            break
+    if isinstance(struct, Mapping):
+        return {str(k): t for k, t in struct.items()}
+    if isinstance(struct, (list, tuple)):
+        if len(struct) == 1:
+            return {SINGLE: struct[0]}
+        return dict(enumerate(struct))
+    return {} if struct is None else {SINGLE: struct}
+
+
+def string_ranks(model: Any) -> dict[Any, int]:
+    """Which inputs of ``model`` take strings, with their rank (``(N,)`` -> 1, ``(N, 1)`` -> 2)."""
+    from keras_sanitize.integrations._strings import is_string_dtype
+
+    out: dict[Any, int] = {}
+    for key, tensor in input_specs(model).items():
+        shape = getattr(tensor, "shape", None)
+        if is_string_dtype(getattr(tensor, "dtype", None)) and shape is not None:
+            out[key] = len(shape)
+    return out
 
 
 def output_template(model: Any) -> Any:

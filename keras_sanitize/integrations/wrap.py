@@ -16,7 +16,14 @@ from typing import Any
 from keras_sanitize.errors import ConfigError, InputRejected
 from keras_sanitize.findings import Report
 from keras_sanitize.integrations._batch import check_on_reject, check_stage_arg, decide, split_of
-from keras_sanitize.integrations._inputs import SINGLE, Inputs, output_template, text_inputs
+from keras_sanitize.integrations._inputs import (
+    SINGLE,
+    Inputs,
+    input_specs,
+    output_template,
+    string_ranks,
+    text_inputs,
+)
 from keras_sanitize.integrations._outputs import align, attach_outputs, check_outputs
 from keras_sanitize.integrations._streams import batches, concat_pieces, is_stream, reindex
 from keras_sanitize.stage import Stage
@@ -274,4 +281,30 @@ def wrap(
             inputs = dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
         else:
             inputs = derived
-    return SanitizedModel(model, Inputs(inputs, split), outputs, on_reject, return_reports, split, explicit)
+    guards = Inputs(inputs, split, string_ranks(model))
+    _check_image_specs(model, guards)
+    return SanitizedModel(model, guards, outputs, on_reject, return_reports, split, explicit)
+
+
+def _check_image_specs(model: Any, guards: Inputs) -> None:
+    """Compare each image pipeline's output with the model input it feeds, once, at wrap time."""
+    specs = input_specs(model)
+    if not specs:
+        return
+    from keras_sanitize.image._for_model import mismatches, model_image_spec, pipeline_image_spec
+
+    problems: list[str] = []
+    for key, guard in guards.guards.items():
+        tensor = specs.get(key)
+        pipe = pipeline_image_spec(guard)
+        want = model_image_spec(tensor, model) if tensor is not None else None
+        if pipe is None or want is None:
+            continue
+        where = "" if key == SINGLE else f"input {key!r}: "
+        problems.extend(where + p for p in mismatches(pipe, want))
+    if problems:
+        raise ConfigError(
+            "wrap: the input pipeline does not produce what the model takes:\n  - "
+            + "\n  - ".join(problems)
+            + "\n(or build the pipeline with ks.image.default(for_model=model))"
+        )

@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_sanitize._compat import deprecated_positional, warn_deprecated
 from keras_sanitize.config import deserialize_stage, register_stage, serialize_stage
-from keras_sanitize.errors import ConfigError
+from keras_sanitize.errors import ConfigError, SanitizeError
 from keras_sanitize.findings import echo
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Context, Halt, Stage
@@ -185,7 +185,20 @@ def _spec_of(tensor: Any) -> tuple[tuple[int | None, ...], str]:
 
 
 def _guard_for(shape: tuple[int | None, ...], dtype: str) -> Pipeline:
-    kind = np.dtype(dtype).kind if dtype != "bfloat16" else "f"
+    if dtype in ("string", "tf.string"):
+        # A string input (TextVectorization, a KerasHub preprocessor): each row is text.
+        import importlib
+
+        text = importlib.import_module("keras_sanitize.text")
+        pipe: Pipeline = text.default()
+        return pipe
+    try:
+        kind = np.dtype(dtype).kind if dtype != "bfloat16" else "f"
+    except TypeError:
+        raise ConfigError(
+            f"from_model: the model takes an input of dtype {dtype!r} (shape {shape}), which has no "
+            f"tensor guard; pass the input pipelines explicitly (ks.wrap(model, inputs=...))"
+        ) from None
     allowed = (
         _REAL_DTYPES
         if kind == "f"
@@ -207,7 +220,9 @@ def from_model(model: Any) -> Stage:
 
     Single-input models get a :class:`Pipeline`; dict- or list-input models get
     a :class:`Structured` stage keyed like the model's inputs. The batch
-    dimension is free; other ``None`` dimensions stay free.
+    dimension is free; other ``None`` dimensions stay free. An input of dtype
+    ``string`` (``TextVectorization``, KerasHub preprocessors) gets
+    ``ks.text.default()``, run on each string of a batch by ``ks.wrap``.
 
     Example:
         >>> import keras, numpy as np, keras_sanitize as ks
@@ -229,10 +244,18 @@ def from_model(model: Any) -> Stage:
             f"from_model: {type(model).__name__} has no input spec; build it (keras.Input or "
             f"model.build) or pass explicit input pipelines"
         )
-    if isinstance(struct, Mapping):
-        return Structured({str(k): _guard_for(*_spec_of(t)) for k, t in struct.items()})
-    if isinstance(struct, (list, tuple)):
-        if len(struct) == 1:
-            return _guard_for(*_spec_of(struct[0]))
-        return Structured([_guard_for(*_spec_of(t)) for t in struct])
-    return _guard_for(*_spec_of(struct))
+    try:
+        if isinstance(struct, Mapping):
+            return Structured({str(k): _guard_for(*_spec_of(t)) for k, t in struct.items()})
+        if isinstance(struct, (list, tuple)):
+            if len(struct) == 1:
+                return _guard_for(*_spec_of(struct[0]))
+            return Structured([_guard_for(*_spec_of(t)) for t in struct])
+        return _guard_for(*_spec_of(struct))
+    except SanitizeError:
+        raise
+    except Exception as exc:  # an input spec we cannot read: say so, never a raw error
+        raise ConfigError(
+            f"from_model: cannot derive a guard from {type(model).__name__}'s inputs "
+            f"({type(exc).__name__}: {exc}); pass the input pipelines explicitly"
+        ) from None

@@ -210,10 +210,34 @@ _RAW_HINTS = _hint_set(
 )
 MIXED, SPACED, LEET, ROT13, REVERSED = range(5)
 B64, HEX, PCT, ENTITY, TAGS = range(5)
+#: The hints that can fire on ASCII text, as ``(side, index, pattern)``: on ASCII text the raw
+#: hints match the lower-cased text the same way (their classes are case-blind), so a matcher
+#: can add them to its own RE2 Set and learn the hints in the same pass as its rules.
+#: On lower-cased ASCII text ``\pL`` is ``[a-z]`` and ``\pN`` is ``[0-9]``: the ASCII spellings
+#: keep the combined automaton small.
+ASCII_HINTS: tuple[tuple[str, int, str], ...] = (
+    ("folded", SPACED, r"(?:^|[^a-z0-9_])(?:[a-z][ .\-_*|+~/\\]){2,}[a-z](?:$|[^a-z0-9_])"),
+    ("folded", LEET, r"[a-z][0-9@$|!]|[0-9@$|!][a-z]"),
+    ("folded", ROT13, _ROT13_HINT),
+    ("folded", REVERSED, _REVERSED_HINT),
+    ("raw", B64, _B64_RE.pattern),
+    ("raw", HEX, _HEX_RE.pattern),
+    ("raw", PCT, r"%[0-9a-fA-F]{2}"),
+    ("raw", ENTITY, r"&#?\w{1,32};"),
+)
 
 
-def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[str, str]]:
+def views(
+    text: str,
+    folded: Folded,
+    *,
+    decode: bool = True,
+    hints: tuple[set[int], set[int]] | None = None,
+) -> Iterator[tuple[str, str]]:
     """Yield the de-obfuscated views of ``text`` (after the folded one) as ``(name, text)``.
+
+    ``hints`` (folded, raw) are the hint indices when the caller already matched
+    :data:`ASCII_HINTS` on ASCII text; otherwise they are matched here.
 
     Example:
         >>> [name for name, _ in views("i.g.n.o.r.e 1nstruct10ns", fold("i.g.n.o.r.e 1nstruct10ns"))]
@@ -221,15 +245,18 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
     """
     base = folded.text
     text = U.re2_safe(text)
-    hints = set(_FOLDED_HINTS.Match(base) or ())
-    if MIXED in hints:
+    if hints is not None:
+        found, raw = hints
+    else:
+        found, raw = set(_FOLDED_HINTS.Match(base) or ()), set()
+    if MIXED in found:
         skel = base.translate(U.confusable_map())
         if skel != base:
             yield "skeleton", skel
             base = skel
-    if SPACED in hints:
+    if SPACED in found:
         yield "despaced", _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*|+~/\\]", "", m.group()), base)
-    if LEET in hints:
+    if LEET in found:
         leet = _LEET_TOKEN_RE.sub(
             lambda m: m.group().translate(_LEET) if _is_leet(m.group()) else m.group(), base
         )
@@ -237,7 +264,8 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
             yield "leet", leet
     if not decode:
         return
-    raw = set(_RAW_HINTS.Match(text) or ())
+    if hints is None:
+        raw = set(_RAW_HINTS.Match(text) or ())
     if PCT in raw:
         yield "percent", fold(unquote(text)).text
     if ENTITY in raw:
@@ -250,7 +278,7 @@ def views(text: str, folded: Folded, *, decode: bool = True) -> Iterator[tuple[s
         yield name, fold(decoded).text
         for inner_name, inner in _decoded_segments(decoded):
             yield f"{name}+{inner_name}", fold(inner).text
-    if ROT13 in hints:
+    if ROT13 in found:
         yield "rot13", codecs.encode(base, "rot13") if base.isascii() else base.translate(_ROT13)
-    if REVERSED in hints:
+    if REVERSED in found:
         yield "reversed", base[::-1]

@@ -23,7 +23,7 @@ from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_number
-from keras_sanitize.text._normalize import fold, views
+from keras_sanitize.text._normalize import ASCII_HINTS, fold, views
 from keras_sanitize.text.encoders import require_str
 
 if sys.version_info >= (3, 11):
@@ -165,10 +165,31 @@ class _Matcher:
             except re2.error as exc:
                 raise ConfigError(f"rule {rule.id}: pattern is not valid RE2: {exc}") from None
         self.set.Compile()
+        # The same rules plus the view hints that can fire on ASCII text: one RE2 pass over
+        # an ASCII text yields both its rule hits and which views are worth building.
+        self.ascii_set = re2.Set.SearchSet(opts)
+        for rule in rules:
+            self.ascii_set.Add(rule.pattern)
+        for _, _, pattern in ASCII_HINTS:
+            self.ascii_set.Add(pattern)
+        self.ascii_set.Compile()
 
     def match(self, text: str) -> list[int]:
         found = self.set.Match(text)
         return sorted(found) if found else []
+
+    def match_ascii(self, lowered: str) -> tuple[list[int], tuple[set[int], set[int]]]:
+        """Rule hits and ``(folded, raw)`` view hints of a lower-cased ASCII text, in one pass."""
+        found = self.ascii_set.Match(lowered) or ()
+        n = len(self.rules)
+        hits = sorted(i for i in found if i < n)
+        folded: set[int] = set()
+        raw: set[int] = set()
+        for i in found:
+            if i >= n:
+                side, index, _ = ASCII_HINTS[i - n]
+                (folded if side == "folded" else raw).add(index)
+        return hits, (folded, raw)
 
 
 @functools.lru_cache(maxsize=16)
@@ -250,10 +271,15 @@ class PromptInjectionRules(Verifier):
         m = self._matcher
         folded = fold(text)
         hits: dict[int, InjectionMatch] = {}
-        for i in m.match(folded.text):
+        hints = None
+        if text.isascii():  # folded = lower-cased: the rules and the view hints in one pass
+            first, hints = m.match_ascii(folded.text)
+        else:
+            first = m.match(folded.text)
+        for i in first:
             hits[i] = self._located(i, folded.text, folded.original_span)
         decoded_only = False
-        for name, view in views(text, folded, decode=self.decode):
+        for name, view in views(text, folded, decode=self.decode, hints=hints):
             for i in m.match(view):
                 if i not in hits:
                     hits[i] = InjectionMatch(

@@ -173,12 +173,20 @@ class ControlChars(Validator):
         self.allowed = allowed
         bad = "".join(f"\\x{i:02x}" for i in [*range(0x20), 0x7F] if chr(i) not in allowed)
         self._ascii_re = re.compile(f"[{bad}]" if bad else "(?!)")
+        # ASCII fast path: bytes.translate deletes the forbidden bytes at C speed
+        self._bad_bytes = bytes(i for i in [*range(0x20), 0x7F] if chr(i) not in allowed)
         c1 = "".join(f"\\x{i:02x}" for i in range(0x80, 0xA0) if chr(i) not in allowed)
         self._full_re = re.compile(f"[{bad}{c1}\ud800-\udfff\ufffe\uffff]")
 
     def check(self, value: Any, ctx: Context) -> None:
         text = require_str(ctx, value)
-        pattern = self._ascii_re if text.isascii() else self._full_re
+        if text.isascii():
+            raw = text.encode("ascii")
+            if len(raw.translate(None, self._bad_bytes)) == len(raw):
+                return
+            pattern = self._ascii_re
+        else:
+            pattern = self._full_re
         match = pattern.search(text)
         if match is None:
             return
