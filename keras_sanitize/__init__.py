@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "artifacts": ("keras_sanitize.artifacts", None),
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
+    "privacy": ("keras_sanitize.privacy", None),
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "image",
     "layers",
     "load_model",
+    "privacy",
     "register_stage",
     "sanitize",
     "serialize_stage",

@@ -15,6 +15,7 @@ PUBLIC = {
     "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
     "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
+    "privacy",
 }  # fmt: skip
 
 

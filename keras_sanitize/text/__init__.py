@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage
-from keras_sanitize.text import encoders, filters, validators, verifiers
+from keras_sanitize.text import encoders, filters, outputs, validators, verifiers
 
-__all__ = ["default", "encoders", "filters", "validators", "verifiers"]
+__all__ = ["default", "encoders", "filters", "outputs", "validators", "verifiers"]
 
 
 def default(
