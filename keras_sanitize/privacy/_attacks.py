@@ -25,8 +25,8 @@ __all__ = [
     "ATTACKS",
     "PrivacyLimits",
     "attack_result",
-    "logit_confidence",
     "lira_scores",
+    "logit_confidence",
     "probabilities",
     "threshold_scores",
 ]
@@ -88,8 +88,8 @@ def probabilities(outputs: np.ndarray, from_logits: bool | None = None) -> np.nd
     if from_logits:
         z = out - out.max(axis=1, keepdims=True)
         e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
-    return out / np.maximum(out.sum(axis=1, keepdims=True), _EPS)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+    return np.asarray(out / np.maximum(out.sum(axis=1, keepdims=True), _EPS))
 
 
 def class_indices(labels: Any, n: int, n_classes: int) -> np.ndarray:
@@ -173,7 +173,7 @@ def attack_result(
         classes, counts = np.unique(np.concatenate([member_classes, non_member_classes]), return_counts=True)
         for c in classes[np.argsort(-counts, kind="stable")][:max_classes]:
             mi, ni = ms[member_classes == c], ns[non_member_classes == c]
-            entry: dict[str, float] = {"n_members": int(len(mi)), "n_non_members": int(len(ni))}
+            entry: dict[str, float] = {"n_members": len(mi), "n_non_members": len(ni)}
             if len(mi) and len(ni):
                 entry["auc"] = M.auc(*M.roc(M.group_scores(mi, ni)))
             per_class[str(c)] = entry

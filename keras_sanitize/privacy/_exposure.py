@@ -154,7 +154,8 @@ def _check_format(canary_format: Any) -> None:
 def _check_secret(secret: Any, alphabet: str) -> str:
     if not isinstance(secret, str) or not secret or any(ch not in alphabet for ch in secret):
         raise ConfigError(
-            f"the inserted secret must be a non-empty str over the alphabet {alphabet!r}. Received: {secret!r}"
+            f"the inserted secret must be a non-empty str over the alphabet {alphabet!r}. "
+            f"Received: {secret!r}"
         )
     return secret
 
@@ -291,10 +292,8 @@ def canary_exposure(
     canary, others = float(scores[0]), scores[1:]
     lower = int(np.sum(others < canary))
     rank = lower + 1
-    if exact:
-        exposure = math.log2(space) - math.log2(rank)
-    else:
-        exposure = -math.log2(rank / (len(others) + 1))
+    # exact: log2 |R| - log2 rank; sampled: the fraction of R ranked at or below the canary
+    exposure = math.log2(space) - math.log2(rank) if exact else -math.log2(rank / (len(others) + 1))
     return Exposure(
         exposure=exposure,
         extrapolated=_extrapolate(others, canary),

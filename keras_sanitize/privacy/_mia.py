@@ -59,10 +59,7 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 def _call(model: Any, x: Any, batch_size: int, what: str) -> np.ndarray:
     try:
-        if hasattr(model, "predict"):
-            out = model.predict(x, batch_size=batch_size, verbose=0)
-        else:
-            out = model(x)
+        out = model.predict(x, batch_size=batch_size, verbose=0) if hasattr(model, "predict") else model(x)
         return _to_numpy(out)
     except SanitizeError:
         raise

@@ -94,7 +94,8 @@ class AttackResult:
         if scores:
             out["member_scores"] = [float(s) for s in self.member_scores]
             out["non_member_scores"] = [float(s) for s in self.non_member_scores]
-        return _finite(out)
+        cleaned: dict[str, Any] = _finite(out)
+        return cleaned
 
 
 def _finite(value: Any) -> Any:

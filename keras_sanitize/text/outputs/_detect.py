@@ -104,9 +104,9 @@ def card_hits(text: str) -> list[Hit]:
         if _word_at(text, s - 1) or _word_at(text, e):
             continue
         digits = m.group().replace(" ", "").replace("-", "")
-        if digits[0] in "3456" or digits[:2] in {"22", "23", "24", "25", "26", "27"}:
-            if luhn_ok(digits):
-                out.append(Hit(s, e, "card", "text.pii.card", Severity.HIGH, {"digits": len(digits)}))
+        network = digits[0] in "3456" or digits[:2] in {"22", "23", "24", "25", "26", "27"}
+        if network and luhn_ok(digits):
+            out.append(Hit(s, e, "card", "text.pii.card", Severity.HIGH, {"digits": len(digits)}))
     return out
 
 
@@ -187,7 +187,9 @@ def phone_hits(text: str, regions: Sequence[str]) -> list[Hit]:
     for region in regions:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
             key = (m.start, m.end)
-            if key in seen:
+            raw = m.raw_string
+            # A bare run of 12+ digits in national form is an ID (order, tracking), not a phone number.
+            if key in seen or (raw.isdigit() and len(raw) > 11):
                 continue
             seen.add(key)
             where = phonenumbers.region_code_for_number(m.number)
@@ -199,7 +201,7 @@ def private_key_hits(text: str) -> list[Hit]:
     """PEM/OpenSSH/PGP private-key blocks (to the end of the text when the END line is missing)."""
     if "PRIVATE KEY" not in text:
         return []
-    out = []
+    out: list[Hit] = []
     safe = re2_safe(text)
     pos = 0
     while True:
@@ -243,7 +245,9 @@ def api_key_hits(text: str) -> list[Hit]:
             continue
         body = m.group()
         if provider == "openai" and not (
-            any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body)
+            any(c.isdigit() for c in body)
+            and any(c.isupper() for c in body)
+            and any(c.islower() for c in body)
         ):
             continue
         out.append(Hit(s, e, "api_key", "text.secret.api_key", Severity.CRITICAL, {"provider": provider}))

@@ -99,10 +99,14 @@ class PIIRedactor(Filter):
         text = require_str(ctx, value)
         hits: list[Hit] = []
         for entity in self.entities:
-            if entity == "phone":
-                hits += D.phone_hits(text, self.phone_regions)
-            else:
+            if entity != "phone":
                 hits += D.DETECTORS[entity](text)
+        if "phone" in self.entities:
+            # The phone matcher also accepts dotted IPs and card numbers; the stricter detector wins.
+            hits += [
+                p for p in D.phone_hits(text, self.phone_regions)
+                if not any(h.start < p.end and p.start < h.end for h in hits)
+            ]
         return redact(text, hits, ctx, self.name)
 
     def get_config(self) -> dict[str, Any]:
