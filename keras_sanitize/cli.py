@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         extra = None
     if extra is not None:
         extra.add_commands(subparsers)
+    from keras_sanitize._cli_privacy import add_commands as add_privacy
+
+    add_privacy(subparsers)
     return parser
 
 

@@ -83,6 +83,11 @@ class SequenceScorer:
         parts = []
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
+            n = len(chunk)
+            # Pad to a power of two: a compiled backend (JAX) then traces few batch shapes.
+            size = min(self.batch_size, max(64, 1 << (n - 1).bit_length()))
+            if size > n:
+                chunk = np.concatenate([chunk, np.full((size - n, self.window), self.pad, chunk.dtype)])
             try:
                 if hasattr(self.model, "predict_on_batch"):
                     raw = self.model.predict_on_batch(chunk)
@@ -90,7 +95,8 @@ class SequenceScorer:
                     raw = self.model(chunk)
                 import keras
 
-                parts.append(probabilities(np.asarray(keras.ops.convert_to_numpy(raw)), self.from_logits))
+                probs = probabilities(np.asarray(keras.ops.convert_to_numpy(raw)), self.from_logits)
+                parts.append(probs[:n])
             except SanitizeError:
                 raise
             except Exception as exc:
