@@ -336,3 +336,20 @@ def test_cli_privacy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     (tmp_path / "fake.keras").write_bytes(b"not a model")
     assert cli_main(["privacy", str(tmp_path / "fake.keras"), "--members", str(tmp_path / "m.npz"),
                      "--non-members", str(tmp_path / "n.npz"), "--out", str(out)]) == 2
+
+
+def test_demo_section_runs() -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, str(root / "examples" / "demo_privacy.py")], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    memorised = next(ln for ln in lines if "memorised random labels" in ln)
+    assert " refused " in memorised
+    assert " accepted " in next(ln for ln in lines if "early-stopped" in ln)
+    assert "[EMAIL], call [PHONE], card [CARD]" in proc.stdout and "[SYSTEM_PROMPT]" in proc.stdout
