@@ -92,7 +92,8 @@ class SecretIndex:
             start = _to_original(s, sk_starts, orig_starts)
             end = _to_original(e - 1, sk_starts, orig_starts) + 1
             sev = Severity.CRITICAL if entity == "secret" else Severity.HIGH
-            out.append(Hit(start, end, entity, f"text.secret.{entity}", sev, {"form": form, "which": which}))
+            code = "text.secret.secret" if entity == "secret" else "text.secret.canary"
+            out.append(Hit(start, end, entity, code, sev, {"form": form, "which": which}))
         return out
 
 
