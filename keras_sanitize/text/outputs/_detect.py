@@ -176,24 +176,40 @@ def ip_hits(text: str) -> list[Hit]:
     return out
 
 
+#: Phone-number candidates: 7+ digits with the separators phone numbers are written with.
+_PHONE_CANDIDATE = re2.compile(r"\+?\(?\d[\d \t().\-/]{5,28}\d")
+
+
 def phone_hits(text: str, regions: Sequence[str]) -> list[Hit]:
-    """Phone numbers valid in one of ``regions`` (national form) or anywhere (``+`` E.164 form)."""
+    """Phone numbers valid in one of ``regions`` (national form) or anywhere (``+`` E.164 form).
+
+    A cheap RE2 pass finds digit runs that could be phone numbers; ``phonenumbers``'
+    matcher (pure Python, the slow part) then runs on each candidate and a character
+    of context on each side, not on the whole text.
+    """
     if len(_DIGIT.findall(text[:100_000])) < 7:
         return []
     import phonenumbers
 
     out: list[Hit] = []
-    seen: set[tuple[int, int]] = set()
-    for region in regions:
-        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            key = (m.start, m.end)
-            raw = m.raw_string
-            # A bare run of 12+ digits in national form is an ID (order, tracking), not a phone number.
-            if key in seen or (raw.isdigit() and len(raw) > 11):
-                continue
-            seen.add(key)
-            where = phonenumbers.region_code_for_number(m.number)
-            out.append(Hit(m.start, m.end, "phone", "text.pii.phone", detail={"region": where or ""}))
+    for cand in _PHONE_CANDIDATE.finditer(re2_safe(text)):
+        if sum(c.isdigit() for c in cand.group()) < 7:
+            continue
+        lo = max(cand.start() - 1, 0)
+        window = text[lo : cand.end() + 1]
+        for region in regions:
+            found = False
+            for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
+                raw = m.raw_string
+                # A bare run of 12+ digits in national form is an ID (order, tracking), not a phone number.
+                if raw.isdigit() and len(raw) > 11:
+                    continue
+                where = phonenumbers.region_code_for_number(m.number)
+                detail = {"region": where or ""}
+                out.append(Hit(lo + m.start, lo + m.end, "phone", "text.pii.phone", detail=detail))
+                found = True
+            if found:
+                break
     return out
 
 
