@@ -3,6 +3,7 @@ hostile arguments, LiRA, canary exposure, callbacks, plots and the CLI (fast; JA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -353,3 +354,43 @@ def test_demo_section_runs() -> None:
     assert " refused " in memorised
     assert " accepted " in next(ln for ln in lines if "early-stopped" in ln)
     assert "[EMAIL], call [PHONE], card [CARD]" in proc.stdout and "[SYSTEM_PROMPT]" in proc.stdout
+
+
+_anything = st.one_of(
+    st.none(), st.integers(), st.floats(), st.text(max_size=20), st.binary(max_size=20),
+    st.lists(st.integers(), max_size=5), st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+    hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=5), elements=st.floats(allow_nan=True)),
+    st.tuples(
+        hnp.arrays(np.float32, hnp.array_shapes(max_dims=2, max_side=6), elements=st.floats(-9, 9, width=32)),
+        hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=6), elements=st.integers(-3, 5)),
+    ),
+)
+
+
+@settings(max_examples=120, deadline=None, database=None)
+@given(_anything, _anything, _anything)
+def test_membership_inference_on_hostile_arguments(
+    members: object, non_members: object, attacks: object
+) -> None:
+    def model(x: object) -> np.ndarray:
+        arr = np.asarray(x, dtype=np.float64)
+        return np.tanh(arr.reshape(len(arr), -1)[:, :3]) if arr.ndim else arr
+
+    try:
+        r = membership_inference(model, members, non_members, n_bootstrap=3)
+    except ks.SanitizeError:
+        return
+    json.dumps(r.to_dict(), allow_nan=False)
+    with contextlib.suppress(ks.SanitizeError):
+        membership_inference(model, members, non_members, attacks=attacks, n_bootstrap=0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.text(max_size=30), st.text(max_size=12), st.text(max_size=12), st.integers(-5, 50))
+def test_canary_exposure_on_hostile_arguments(fmt: str, secret: str, alphabet: str, n: int) -> None:
+    try:
+        e = canary_exposure(lambda t: float(len(t) % 7), fmt, secret, alphabet=alphabet, n_candidates=n)
+    except ks.SanitizeError:
+        return
+    assert e.exposure >= 0 and 1 <= e.rank <= e.n_candidates + 1
+    json.dumps(e.to_dict())
