@@ -12,7 +12,8 @@ import base64
 import binascii
 import ipaddress
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import re2
 
@@ -28,7 +29,7 @@ PII_ENTITIES: tuple[str, ...] = ("email", "phone", "card", "iban", "ip_address")
 CREDENTIAL_KINDS: tuple[str, ...] = ("private_key", "jwt", "api_key")
 
 #: IBAN length per country (ISO 13616 registry).
-IBAN_LENGTHS: dict[str, int] = {
+IBAN_LENGTHS: Mapping[str, int] = MappingProxyType({
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
     "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
     "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
@@ -37,7 +38,7 @@ IBAN_LENGTHS: dict[str, int] = {
     "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
     "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
+})  # fmt: skip
 
 _EMAIL = re2.compile(
     r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62})(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}"
@@ -51,14 +52,14 @@ _KEY_BEGIN = re2.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----
 _KEY_END = re2.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
 _JWT = re2.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{8,}")
 #: API-key formats: provider -> pattern. Each is anchored on a vendor prefix.
-API_KEY_PATTERNS: dict[str, str] = {
+API_KEY_PATTERNS: Mapping[str, str] = MappingProxyType({
     "aws": r"(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|ANPA|AGPA|AIPA|APKA)[A-Z0-9]{16}",
     "github": r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})",
     "slack": r"(?:xox[abposr]-[A-Za-z0-9\-]{10,250}|https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]{20,200})",
     "google": r"AIza[0-9A-Za-z_\-]{35}",
     "stripe": r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,247}",
     "openai": r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_\-]{20,250}",
-}
+})
 _API = re2.compile("|".join(f"(?P<{name}>{pat})" for name, pat in API_KEY_PATTERNS.items()))
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -270,7 +271,7 @@ def api_key_hits(text: str) -> list[Hit]:
     return out
 
 
-DETECTORS: dict[str, Callable[[str], list[Hit]]] = {
+DETECTORS: Mapping[str, Callable[[str], list[Hit]]] = MappingProxyType({
     "email": email_hits,
     "card": card_hits,
     "iban": iban_hits,
@@ -278,4 +279,4 @@ DETECTORS: dict[str, Callable[[str], list[Hit]]] = {
     "private_key": private_key_hits,
     "jwt": jwt_hits,
     "api_key": api_key_hits,
-}
+})

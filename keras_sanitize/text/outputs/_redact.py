@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from keras_sanitize.findings import Action, Severity
@@ -12,7 +13,7 @@ from keras_sanitize.stage import Context
 __all__ = ["MAX_FINDINGS", "PLACEHOLDERS", "Hit", "mask", "redact"]
 
 #: The placeholder each entity is replaced by; the brackets keep the text's shape readable.
-PLACEHOLDERS: Mapping[str, str] = {
+PLACEHOLDERS: Mapping[str, str] = MappingProxyType({
     "email": "[EMAIL]",
     "phone": "[PHONE]",
     "card": "[CARD]",
@@ -24,11 +25,11 @@ PLACEHOLDERS: Mapping[str, str] = {
     "secret": "[SECRET]",
     "canary": "[CANARY]",
     "system_prompt": "[SYSTEM_PROMPT]",
-}
+})
 #: Findings one stage reports per text; further redactions are counted in one summary finding.
 MAX_FINDINGS = 64
 
-_LABELS = {
+_LABELS = MappingProxyType({
     "email": "an e-mail address",
     "phone": "a phone number",
     "card": "a payment card number (Luhn-valid)",
@@ -40,7 +41,7 @@ _LABELS = {
     "secret": "a registered secret",
     "canary": "a registered canary",
     "system_prompt": "a verbatim passage of the system prompt",
-}
+})
 
 
 @dataclass(frozen=True)
