@@ -181,12 +181,13 @@ def ip_hits(text: str) -> list[Hit]:
 _PHONE_CANDIDATE = re2.compile(r"\+?\(?\d[\d \t().\-/]{5,28}\d")
 
 
-def phone_hits(text: str, regions: Sequence[str]) -> list[Hit]:
+def phone_hits(text: str, regions: Sequence[str], taken: Sequence[Hit] = ()) -> list[Hit]:
     """Phone numbers valid in one of ``regions`` (national form) or anywhere (``+`` E.164 form).
 
     A cheap RE2 pass finds digit runs that could be phone numbers; ``phonenumbers``'
     matcher (pure Python, the slow part) then runs on each candidate and a character
-    of context on each side, not on the whole text.
+    of context on each side, not on the whole text; candidates overlapping ``taken``
+    (spans other detectors already claimed: cards, IBANs, IPs) are skipped.
     """
     if len(_DIGIT.findall(text[:100_000])) < 7:
         return []
@@ -194,7 +195,9 @@ def phone_hits(text: str, regions: Sequence[str]) -> list[Hit]:
 
     out: list[Hit] = []
     for cand in _PHONE_CANDIDATE.finditer(re2_safe(text)):
-        if sum(c.isdigit() for c in cand.group()) < 7:
+        if sum(c.isdigit() for c in cand.group()) < 7 or any(
+            h.start < cand.end() and cand.start() < h.end for h in taken
+        ):
             continue
         lo = max(cand.start() - 1, 0)
         window = text[lo : cand.end() + 1]
@@ -209,8 +212,8 @@ def phone_hits(text: str, regions: Sequence[str]) -> list[Hit]:
                 detail = {"region": where or ""}
                 out.append(Hit(lo + m.start, lo + m.end, "phone", "text.pii.phone", detail=detail))
                 found = True
-            if found:
-                break
+            if found or cand.group().startswith("+"):
+                break  # a "+" number parses the same in every region
     return out
 
 

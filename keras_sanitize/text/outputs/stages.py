@@ -104,7 +104,7 @@ class PIIRedactor(Filter):
         if "phone" in self.entities:
             # The phone matcher also accepts dotted IPs and card numbers; the stricter detector wins.
             hits += [
-                p for p in D.phone_hits(text, self.phone_regions)
+                p for p in D.phone_hits(text, self.phone_regions, hits)
                 if not any(h.start < p.end and p.start < h.end for h in hits)
             ]
         return redact(text, hits, ctx, self.name)
