@@ -4,6 +4,7 @@ hostile arguments, LiRA, canary exposure, callbacks, plots and the CLI (fast; JA
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -394,3 +395,32 @@ def test_canary_exposure_on_hostile_arguments(fmt: str, secret: str, alphabet: s
         return
     assert e.exposure >= 0 and 1 <= e.rank <= e.n_candidates + 1
     json.dumps(e.to_dict())
+
+
+def test_tf_data_dataset() -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed (tf.data inputs need it; the other input kinds are tested)")
+    import tensorflow as tf
+
+    (xm, ym), (xn, yn) = _toy(seed=8)
+    xm[:, 0] += 0.5
+    arrays = membership_inference(_leaky, (xm, ym), (xn, yn), n_bootstrap=0)
+    ds_m = tf.data.Dataset.from_tensor_slices((xm, ym)).batch(64)
+    ds_n = tf.data.Dataset.from_tensor_slices((xn, yn)).batch(64)
+    streamed = membership_inference(_leaky, ds_m, ds_n, n_bootstrap=0)
+    assert streamed["loss"].auc == pytest.approx(arrays["loss"].auc, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(_anything, _anything, st.integers(-3, 40), st.one_of(st.none(), st.integers(0, 5)))
+def test_canary_helpers_on_hostile_arguments(fmt: object, texts: object, n: int, seed: int | None) -> None:
+    try:
+        text, secret = ks.privacy.make_canary(fmt, length=n, seed=seed)  # type: ignore[arg-type]
+    except ks.SanitizeError:
+        text, secret = "pin 123456", "123456"
+    assert secret in text
+    try:
+        out = ks.privacy.insert_canaries(texts, text, n, seed=seed)  # type: ignore[arg-type]
+    except ks.SanitizeError:
+        return
+    assert out.count(text) >= n

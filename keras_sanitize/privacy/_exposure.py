@@ -11,6 +11,7 @@ in the middle (exposure around 1); a memorised one ranks first (exposure
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from keras_sanitize.stage import check_number
 __all__ = ["Exposure", "SequenceScorer", "canary_exposure", "insert_canaries", "make_canary"]
 
 DIGITS = "0123456789"
+_MAX_TEXTS = 50_000_000
 
 
 class SequenceScorer:
@@ -202,7 +204,13 @@ def insert_canaries(
     if not isinstance(canary, str) or not canary:
         raise ConfigError(f"canary must be a non-empty str. Received: {canary!r}")
     check_number("insert_canaries", "n_times", n_times, minimum=0, maximum=10_000_000, integer=True)
-    out = list(texts)
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        raise ConfigError(
+            f"insert_canaries: texts must be an iterable of str. Received: {type(texts).__name__}"
+        )
+    out = list(itertools.islice(texts, _MAX_TEXTS + 1))  # bounded: texts may be an endless generator
+    if len(out) > _MAX_TEXTS:
+        raise ConfigError(f"insert_canaries: more than {_MAX_TEXTS} texts; insert into a smaller dataset")
     if not all(isinstance(t, str) for t in out):
         raise ConfigError("insert_canaries: texts must all be str")
     rng = np.random.default_rng(seed)
@@ -313,8 +321,6 @@ def canary_exposure(
 
 
 def _enumerate(alphabet: str, length: int) -> Iterable[str]:
-    import itertools
-
     return ("".join(p) for p in itertools.product(alphabet, repeat=length))
 
 
