@@ -340,6 +340,7 @@ def test_cli_privacy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
                      "--non-members", str(tmp_path / "n.npz"), "--out", str(out)]) == 2
 
 
+@pytest.mark.slow  # trains two models in a fresh process (~50 s on a busy 2-core machine)
 def test_demo_section_runs() -> None:
     import os
     import subprocess
