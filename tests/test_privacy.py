@@ -425,3 +425,13 @@ def test_canary_helpers_on_hostile_arguments(fmt: object, texts: object, n: int,
     except ks.SanitizeError:
         return
     assert out.count(text) >= n
+
+
+def test_loss_and_confidence_share_one_ranking() -> None:
+    (xm, ym), (xn, yn) = _toy(seed=9)
+    xm[:, 0] += 0.3
+    both = membership_inference(_leaky, (xm, ym), (xn, yn), ("confidence", "loss"), n_bootstrap=50)
+    alone = membership_inference(_leaky, (xm, ym), (xn, yn), ("loss",), n_bootstrap=50)
+    assert both["confidence"].auc == both["loss"].auc == alone["loss"].auc
+    assert both["confidence"].ci == both["loss"].ci == alone["loss"].ci
+    np.testing.assert_array_equal(both["confidence"].tpr, both["loss"].tpr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -227,10 +228,15 @@ def membership_inference(
         n_scores.update({k: v[len(m_c) :] for k, v in both.items()})
     results: dict[str, AttackResult] = {}
     for name in names:
+        # loss = log(confidence): the same ranking, so the same ROC and the same resampled intervals
+        twin = results.get({"loss": "confidence", "confidence": "loss"}.get(name, ""))
         results[name] = A.attack_result(
             name, m_scores[name], n_scores[name], member_classes=m_c, non_member_classes=n_c,
-            n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, max_classes=lim.max_classes,
+            n_bootstrap=0 if twin is not None else n_bootstrap, confidence=confidence, seed=seed,
+            max_classes=lim.max_classes,
         )
+        if twin is not None:
+            results[name] = dataclasses.replace(results[name], ci=dict(twin.ci))
     meta = {
         "n_members": len(m_c),
         "n_non_members": len(n_c),
