@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "audit": ("keras_sanitize.artifacts", "audit"),
     "sandbox": ("keras_sanitize.sandbox", None),
     "serve": ("keras_sanitize.serve", None),
+    "privacy": ("keras_sanitize.privacy", None),
 }
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "image",
     "layers",
     "load_model",
+    "privacy",
     "register_stage",
     "sandbox",
     "sanitize",

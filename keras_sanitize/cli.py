@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_sanitize.serve._cli import add_command as add_serve
 
     add_serve(subparsers)
+    from keras_sanitize._cli_privacy import add_commands as add_privacy
+
+    add_privacy(subparsers)
     return parser
 
 

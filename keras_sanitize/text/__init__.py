@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage
-from keras_sanitize.text import encoders, filters, validators, verifiers
+from keras_sanitize.text import encoders, filters, outputs, validators, verifiers
 from keras_sanitize.text.encoders import DEFAULT_MAX_BYTES
 from keras_sanitize.text.validators import DEFAULT_MAX_CHARS
 from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD, DEFAULT_WARN_THRESHOLD
@@ -25,6 +25,7 @@ __all__ = [
     "default",
     "encoders",
     "filters",
+    "outputs",
     "validators",
     "verifiers",
 ]
