@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "artifacts": ("keras_sanitize.artifacts", None),
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
+    "fuzzing": ("keras_sanitize.fuzzing", None),
 }
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "audio",
     "audit",
     "deserialize_stage",
+    "fuzzing",
     "image",
     "layers",
     "load_model",

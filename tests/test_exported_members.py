@@ -13,7 +13,7 @@ PUBLIC = {
     "Action", "ArtifactError", "ConfigError", "Context", "Encoder", "Filter", "Finding",
     "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
     "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
-    "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
+    "deserialize_stage", "fuzzing", "image", "layers", "load_model", "register_stage", "sanitize",
     "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
 }  # fmt: skip
 

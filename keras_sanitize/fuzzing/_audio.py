@@ -50,14 +50,18 @@ def _ultrasonic(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]
 
 def _clipping(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
     gains = (4.0, 8.0, 16.0)
-    return [Case(c, _wav(np.clip(c * gains[i % 3], -1, 1), ctx.rate), f"gain={gains[i % 3]:g}")
-            for i, c in enumerate(_cleans(ctx, rng, n))]
+    return [
+        Case(c, _wav(np.clip(c * gains[i % 3], -1, 1), ctx.rate), f"gain={gains[i % 3]:g}")
+        for i, c in enumerate(_cleans(ctx, rng, n))
+    ]
 
 
 def _dc(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
     offsets = (0.1, 0.3, 0.6)
-    return [Case(c, _wav(c + offsets[i % 3], ctx.rate), f"offset={offsets[i % 3]:g}")
-            for i, c in enumerate(_cleans(ctx, rng, n))]
+    return [
+        Case(c, _wav(c + offsets[i % 3], ctx.rate), f"offset={offsets[i % 3]:g}")
+        for i, c in enumerate(_cleans(ctx, rng, n))
+    ]
 
 
 def _noise(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
@@ -89,8 +93,9 @@ def _malformed(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
         kind = i % 5
         wav = _wav(clean, ctx.rate)
         if kind == 0:
-            out.append(Case(clean, synth.lying_wav(frames=min(clean.shape[0], 16000), rate=ctx.rate),
-                            "lying_length"))
+            out.append(
+                Case(clean, synth.lying_wav(frames=min(clean.shape[0], 16000), rate=ctx.rate), "lying_length")
+            )
         elif kind == 1:
             out.append(Case(clean, wav[: max(len(wav) // 3, 50)], "truncated"))
         elif kind == 2:

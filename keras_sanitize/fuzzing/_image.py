@@ -45,8 +45,8 @@ def decode_naive(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     h, w, c = shape
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(io.BytesIO(data)) as im:
-            im = im.convert("L" if c == 1 else "RGB")
+        with Image.open(io.BytesIO(data)) as src:
+            im: Image.Image = src.convert("L" if c == 1 else "RGB")
             if im.size != (w, h):
                 im = im.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
@@ -234,10 +234,20 @@ def _metadata(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
 IMAGE_FAMILIES: tuple[Family, ...] = (
     Family("uniform_noise", "image", "uniform noise in [-eps, eps] per pixel", _noise("uniform")),
     Family("gaussian_noise", "image", "Gaussian noise with sigma = eps", _noise("gaussian")),
-    Family("fgsm", "image", "fast gradient sign method at eps (Goodfellow et al. 2015)",
-           _gradient_attack(1), needs_gradients=True),
-    Family("pgd", "image", "projected gradient descent, 10 steps at eps (Madry et al. 2018)",
-           _gradient_attack(10), needs_gradients=True),
+    Family(
+        "fgsm",
+        "image",
+        "fast gradient sign method at eps (Goodfellow et al. 2015)",
+        _gradient_attack(1),
+        needs_gradients=True,
+    ),
+    Family(
+        "pgd",
+        "image",
+        "projected gradient descent, 10 steps at eps (Madry et al. 2018)",
+        _gradient_attack(10),
+        needs_gradients=True,
+    ),
     Family("jpeg", "image", "JPEG re-compression at low quality", _jpeg),
     Family("bit_depth", "image", "bit-depth reduction to 1-4 bits", _bit_depth),
     Family("malformed", "image", "truncated, corrupted, garbage and SVG files", _malformed),

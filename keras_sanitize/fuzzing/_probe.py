@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import time
 from collections import Counter
@@ -32,7 +33,12 @@ def _all_families() -> dict[str, tuple[Family, ...]]:
     from keras_sanitize.fuzzing._tensor import TENSOR_FAMILIES
     from keras_sanitize.fuzzing._text import TEXT_FAMILIES
 
-    return {"text": TEXT_FAMILIES, "image": IMAGE_FAMILIES, "audio": AUDIO_FAMILIES, "tensor": TENSOR_FAMILIES}
+    return {
+        "text": TEXT_FAMILIES,
+        "image": IMAGE_FAMILIES,
+        "audio": AUDIO_FAMILIES,
+        "tensor": TENSOR_FAMILIES,
+    }
 
 
 def families(modality: str) -> tuple[str, ...]:
@@ -195,17 +201,25 @@ class _Effect:
 
 def _check_args(modality: str, budget: Any, seed: Any, canary: Any, pipeline: Any, timeout: Any) -> None:
     if modality not in MODALITIES:
-        raise ConfigError(f"probe: modality must be one of {list(MODALITIES)}. Received: modality={modality!r}")
+        raise ConfigError(
+            f"probe: modality must be one of {list(MODALITIES)}. Received: modality={modality!r}"
+        )
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ConfigError(f"probe: budget must be a positive int. Received: budget={budget!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"probe: seed must be an int. Received: seed={seed!r}")
     if canary is not None and (not isinstance(canary, str) or not canary):
-        raise ConfigError(f"probe: canary must be a non-empty string or None. Received: canary={canary!r:.40}")
+        raise ConfigError(
+            f"probe: canary must be a non-empty string or None. Received: canary={canary!r:.40}"
+        )
     if pipeline is not None and not isinstance(pipeline, Stage):
-        raise ConfigError(f"probe: pipeline must be a ks.Pipeline (or stage). Received: pipeline={pipeline!r:.80}")
+        raise ConfigError(
+            f"probe: pipeline must be a ks.Pipeline (or stage). Received: pipeline={pipeline!r:.80}"
+        )
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"probe: timeout must be a positive number of seconds. Received: timeout={timeout!r}")
+        raise ConfigError(
+            f"probe: timeout must be a positive number of seconds. Received: timeout={timeout!r}"
+        )
 
 
 def _calibration_of(pipeline: Any) -> dict[str, Any] | None:
@@ -283,7 +297,10 @@ def probe(
     if not seeds:
         raise ConfigError("probe: samples must hold at least one clean input")
     ctx = GenContext(
-        samples=seeds, shape=shape, rate=sample_rate, corpora=_corpora(corpora),
+        samples=seeds,
+        shape=shape,
+        rate=sample_rate,
+        corpora=_corpora(corpora),
         epsilons=tuple(float(e) for e in epsilons) if epsilons is not None else GenContext.epsilons,
     )
     if modality == "image" and tgt.keras:
@@ -318,26 +335,44 @@ def probe(
             findings[key] += refused_seeds
             examples[key] = "the pipeline refuses clean seed inputs (false positives)"
 
-    per_family = [budget // len(runnable) + (1 if i < budget % len(runnable) else 0)
-                  for i in range(len(runnable))] if runnable else []
+    per_family = (
+        [budget // len(runnable) + (1 if i < budget % len(runnable) else 0) for i in range(len(runnable))]
+        if runnable
+        else []
+    )
     results = []
     for done, (fam, n) in enumerate(zip(runnable, per_family), 1):
         if n:
-            results.append(_run_family(fam, n, seed, ctx, wire, tgt, pipeline, raw_ref, guarded_ref,
-                                       canary, findings, examples))
+            results.append(
+                _run_family(
+                    fam, n, seed, ctx, wire, tgt, pipeline, raw_ref, guarded_ref, canary, findings, examples
+                )
+            )
         if progress is not None:
             progress(done, len(runnable), fam.name)
 
     report_findings = [
-        Finding(code, _finding_message(code, count, fam, examples[(code, fam, path)]), Severity.HIGH,
-                Action.WARN, stage="probe", detail={"family": fam, "path": path, "count": count})
+        Finding(
+            code,
+            _finding_message(code, count, fam, examples[(code, fam, path)]),
+            Severity.HIGH,
+            Action.WARN,
+            stage="probe",
+            detail={"family": fam, "path": path, "count": count},
+        )
         for (code, fam, path), count in sorted(findings.items())
     ]
     return ProbeReport(
-        target=str(tgt.name), modality=modality, seed=seed, budget=budget,
+        target=str(tgt.name),
+        modality=modality,
+        seed=seed,
+        budget=budget,
         pipeline=getattr(pipeline, "name", None) if pipeline is not None else None,
-        families=results, skipped=skipped, findings=report_findings,
-        calibration=_calibration_of(pipeline), timings={"total": time.perf_counter() - started},
+        families=results,
+        skipped=skipped,
+        findings=report_findings,
+        calibration=_calibration_of(pipeline),
+        timings={"total": time.perf_counter() - started},
     )
 
 
@@ -361,9 +396,18 @@ def _run(pipeline: Stage, value: Any) -> Report | Exception:
 
 
 def _run_family(
-    fam: Family, n: int, seed: int, ctx: GenContext, wire: _Wire, tgt: Target, pipeline: Stage | None,
-    raw_ref: dict[int, Outcome], guarded_ref: dict[int, Outcome | None], canary: str | None,
-    findings: Counter[tuple[str, str, str]], examples: dict[tuple[str, str, str], str],
+    fam: Family,
+    n: int,
+    seed: int,
+    ctx: GenContext,
+    wire: _Wire,
+    tgt: Target,
+    pipeline: Stage | None,
+    raw_ref: dict[int, Outcome],
+    guarded_ref: dict[int, Outcome | None],
+    canary: str | None,
+    findings: Counter[tuple[str, str, str]],
+    examples: dict[tuple[str, str, str], str],
 ) -> FamilyResult:
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -434,7 +478,7 @@ def _run_family(
         crashed = pipe_crash[i]
         if i in raw_outs:
             out = raw_outs[i]
-            ref = ref_of(raw_ref, case, lambda: tgt([wire.naive(case.clean)])[0])
+            ref = ref_of(raw_ref, case, functools.partial(_raw_clean, tgt, wire, case.clean))
             for eff in (raw_all, v_raw):
                 eff.add(out, ref, case, canary)
             if not out.ok:
@@ -448,7 +492,9 @@ def _run_family(
                 eff.blocked(text_out, flip)
         elif i in guarded_outs:
             out = guarded_outs[i]
-            ref = ref_of(guarded_ref, case, lambda: _guarded_clean(pipeline, wire, tgt, case.clean))
+            ref = ref_of(
+                guarded_ref, case, functools.partial(_guarded_clean, pipeline, wire, tgt, case.clean)
+            )
             for eff in (guarded_all, v_guard):
                 eff.add(out, ref, case, canary)
             if not out.ok:
@@ -463,16 +509,30 @@ def _run_family(
             v_raw, v_guard, v_count = by_variant[name]
             variants[name] = {
                 "n": sum(v_count.values()),
-                "refused": v_count["refused"], "sanitized": v_count["sanitized"], "passed": v_count["passed"],
-                "raw": v_raw.stats(), "guarded": v_guard.stats() if pipeline is not None else None,
+                "refused": v_count["refused"],
+                "sanitized": v_count["sanitized"],
+                "passed": v_count["passed"],
+                "raw": v_raw.stats(),
+                "guarded": v_guard.stats() if pipeline is not None else None,
             }
     return FamilyResult(
-        name=fam.name, description=fam.description, n=len(cases), refused=counts["refused"],
-        sanitized=counts["sanitized"], passed=counts["passed"], crashes=crashes,
+        name=fam.name,
+        description=fam.description,
+        n=len(cases),
+        refused=counts["refused"],
+        sanitized=counts["sanitized"],
+        passed=counts["passed"],
+        crashes=crashes,
         raw=raw_all.stats({"decode_errors": decode_errors} if decode_errors else None),
         guarded=guarded_all.stats() if pipeline is not None else None,
-        refusal_codes=dict(codes), variants=variants, timings=timings,
+        refusal_codes=dict(codes),
+        variants=variants,
+        timings=timings,
     )
+
+
+def _raw_clean(tgt: Target, wire: _Wire, clean: Any) -> Outcome:
+    return tgt([wire.naive(clean)])[0]
 
 
 def _guarded_clean(pipeline: Stage, wire: _Wire, tgt: Target, clean: Any) -> Outcome | None:
@@ -507,14 +567,22 @@ def attacks(
     """
     tgt = Target(target, "image", 60.0, None)
     if tgt.shape is None or len(tgt.shape) != 3:
-        raise ConfigError(f"attacks: the target must be a Keras image model with a known input shape; got {tgt.shape}")
+        raise ConfigError(
+            f"attacks: the target must be a Keras image model with a known input shape; got {tgt.shape}"
+        )
     if family not in ARRAY_FAMILIES:
-        raise ConfigError(f"attacks: family must be one of {list(ARRAY_FAMILIES)}. Received: family={family!r}")
+        raise ConfigError(
+            f"attacks: family must be one of {list(ARRAY_FAMILIES)}. Received: family={family!r}"
+        )
     fam = {f.name: f for f in _select("image", None)}[family]
     wire = _Wire("image", tgt.shape, 16000)
-    ctx = GenContext(samples=list(samples) if samples is not None else wire.seeds(seed), shape=tgt.shape,
-                     gradient=tgt.gradient(), predict=tgt.predict01,
-                     epsilons=tuple(epsilons) if epsilons is not None else GenContext.epsilons)
+    ctx = GenContext(
+        samples=list(samples) if samples is not None else wire.seeds(seed),
+        shape=tgt.shape,
+        gradient=tgt.gradient(),
+        predict=tgt.predict01,
+        epsilons=tuple(epsilons) if epsilons is not None else GenContext.epsilons,
+    )
     cases = fam.generate(ctx, n, family_rng(seed, family))
     x = np.stack([wire.naive(c.attacked) for c in cases]).astype(np.float32)
     if successful_only:
@@ -522,4 +590,3 @@ def attacks(
         keep = np.argmax(tgt.predict01(x), 1) != np.argmax(tgt.predict01(clean), 1)
         x = x[keep]
     return x
-

@@ -49,8 +49,12 @@ def _r(x: float) -> float:
 
 
 def rates(
-    flips: Sequence[bool], changes: Sequence[float], follows: Sequence[bool], leaks: Sequence[bool],
-    crashes: int, extra: Mapping[str, int] | None = None,
+    flips: Sequence[bool],
+    changes: Sequence[float],
+    follows: Sequence[bool],
+    leaks: Sequence[bool],
+    crashes: int,
+    extra: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The rates of one path (raw or guarded) of one family as plain data."""
     out: dict[str, Any] = {"measured": max(len(flips), len(changes), len(follows)), "crashes": crashes}
@@ -166,7 +170,10 @@ class ProbeReport:
     def summary(self) -> dict[str, Any]:
         """The family counts and rates pooled over every family that ran."""
         n = sum(r.n for r in self.families)
-        counts = {k: sum(getattr(r, k) for r in self.families) for k in ("refused", "sanitized", "passed", "crashes")}
+        counts = {
+            k: sum(getattr(r, k) for r in self.families)
+            for k in ("refused", "sanitized", "passed", "crashes")
+        }
         return {
             "n": n,
             **counts,
@@ -186,7 +193,7 @@ class ProbeReport:
         families with no measurable effect, the share of inputs the pipeline let
         through untouched; crashes add their rate.
         """
-        rows = []
+        rows: list[dict[str, Any]] = []
         for r in self.families:
             if not r.n:
                 continue
@@ -200,8 +207,11 @@ class ProbeReport:
             if score <= 0:
                 continue
             parts = [f"{(r.passed + r.sanitized)}/{r.n} reach the model ({through:.0%})"]
-            for key, label in (("flip_rate", "flip the label"), ("follow_rate", "are obeyed"),
-                               ("leak_rate", "leak the canary")):
+            for key, label in (
+                ("flip_rate", "flip the label"),
+                ("follow_rate", "are obeyed"),
+                ("leak_rate", "leak the canary"),
+            ):
                 if key in stats:
                     raw_v = r.raw.get(key)
                     shown = f" (raw {raw_v:.0%})" if path == "guarded" and raw_v is not None else ""
@@ -209,7 +219,7 @@ class ProbeReport:
             if path_crashes:
                 parts.append(f"{path_crashes} target failures ({path})")
             rows.append({"family": r.name, "score": _r(score), "why": "; ".join(parts)})
-        rows.sort(key=lambda row: (-row["score"], row["family"]))
+        rows.sort(key=lambda row: (-float(row["score"]), str(row["family"])))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,13 +258,16 @@ class ProbeReport:
     def __str__(self) -> str:
         s = self.summary()
         lines = [
-            f"probe of {self.target} ({self.modality}, seed {self.seed}, pipeline {self.pipeline or 'none'}): "
+            f"probe of {self.target} ({self.modality}, seed {self.seed}, "
+            f"pipeline {self.pipeline or 'none'}): "
             f"{s['n']} inputs, {s['refused']} refused, {s['sanitized']} sanitized, {s['passed']} passed, "
             f"{s['crashes']} crashes"
         ]
         for r in self.families:
-            lines.append(f"  {r.name:<16} n={r.n:<4} refused={r.refused:<4} sanitized={r.sanitized:<4} "
-                         f"passed={r.passed:<4} crashes={r.crashes}")
+            lines.append(
+                f"  {r.name:<16} n={r.n:<4} refused={r.refused:<4} sanitized={r.sanitized:<4} "
+                f"passed={r.passed:<4} crashes={r.crashes}"
+            )
         for row in self.ranking()[:5]:
             lines.append(f"  harden next: {row['family']}: {row['why']}")
         return "\n".join(lines)

@@ -87,7 +87,9 @@ class Target:
                 self.pipeline = next(iter(inputs.guards.values()))
             target = target.wrapped
         if not callable(target):
-            raise ConfigError(f"probe: target must be a Keras model or a callable. Received: target={target!r:.80}")
+            raise ConfigError(
+                f"probe: target must be a Keras model or a callable. Received: target={target!r:.80}"
+            )
         self.model = target
         self.keras = is_keras_model(target)
         self.modality = modality
@@ -95,7 +97,9 @@ class Target:
         self.hung = False
         self.out_shape: tuple[int, ...] | None = None
         self.text_outputs = False
-        self.name = getattr(target, "name", None) or getattr(target, "__name__", None) or type(target).__name__
+        self.name = (
+            getattr(target, "name", None) or getattr(target, "__name__", None) or type(target).__name__
+        )
         shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
         if shape is None and self.keras:
             dims = tuple(target.inputs[0].shape)[1:] if getattr(target, "inputs", None) else ()
@@ -123,7 +127,9 @@ class Target:
 
     def _call_chunk(self, items: list[Any]) -> list[Outcome]:
         if self.hung:
-            return [Outcome(code="probe.target_timeout", message="not called: the target hung earlier")] * len(items)
+            return [
+                Outcome(code="probe.target_timeout", message="not called: the target hung earlier")
+            ] * len(items)
         if not items:
             return []
         batch: Any = list(items) if self.modality == "text" else self._stack(items)
@@ -137,7 +143,9 @@ class Target:
         if status == "error":
             if len(items) > 1:
                 return [o for item in items for o in self._call_chunk_one(item)]
-            return [Outcome(code="probe.target_raised", message=f"{type(value).__name__}: {echo(str(value))}")]
+            return [
+                Outcome(code="probe.target_raised", message=f"{type(value).__name__}: {echo(str(value))}")
+            ]
         return self._check(value, len(items))
 
     def _call_chunk_one(self, item: Any) -> list[Outcome]:
@@ -155,10 +163,16 @@ class Target:
         status, value = _call_with_timeout(self._raw_call, batch, self.timeout)
         if status == "timeout":
             self.hung = True
-            return [Outcome(code="probe.target_timeout",
-                            message=f"the target did not answer within {self.timeout:g} s (timeout)")]
+            return [
+                Outcome(
+                    code="probe.target_timeout",
+                    message=f"the target did not answer within {self.timeout:g} s (timeout)",
+                )
+            ]
         if status == "error":
-            return [Outcome(code="probe.target_raised", message=f"{type(value).__name__}: {echo(str(value))}")]
+            return [
+                Outcome(code="probe.target_raised", message=f"{type(value).__name__}: {echo(str(value))}")
+            ]
         return self._check(value, 1)
 
     @staticmethod
@@ -194,16 +208,21 @@ class Target:
         for row in arr:
             if not np.all(np.isfinite(row)):
                 bad = int(np.count_nonzero(~np.isfinite(row)))
-                out.append(Outcome(code="probe.target_non_finite",
-                                   message=f"outputs must be finite; received {bad} NaN/Inf values"))
+                out.append(
+                    Outcome(
+                        code="probe.target_non_finite",
+                        message=f"outputs must be finite; received {bad} NaN/Inf values",
+                    )
+                )
             else:
                 out.append(Outcome(output=row.reshape(-1)))
         return out
 
     @staticmethod
     def _bad_shape(what: str) -> Outcome:
-        return Outcome(code="probe.target_bad_shape",
-                       message=f"the output must have one row per input; received {what}")
+        return Outcome(
+            code="probe.target_bad_shape", message=f"the output must have one row per input; received {what}"
+        )
 
     # -- gradients (FGSM, PGD) --------------------------------------------------
     def predict01(self, x: np.ndarray) -> np.ndarray:
@@ -229,17 +248,19 @@ def _keras_gradient(model: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray
         if "probs" not in state:
             o = np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
             state["probs"] = bool(o.min() >= 0 and o.max() <= 1 and np.allclose(o.sum(axis=-1), 1, atol=1e-3))
-        return ops.sum(keras.losses.sparse_categorical_crossentropy(labels, out, from_logits=not state["probs"]))
+        return ops.sum(
+            keras.losses.sparse_categorical_crossentropy(labels, out, from_logits=not state["probs"])
+        )
 
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-        def f(x: Any, labels: Any) -> Any:
+        def f(trainable: Any, frozen: Any, x: Any, labels: Any) -> Any:
             out, _ = model.stateless_call(trainable, frozen, x, training=False)
-            return ops.sum(keras.losses.sparse_categorical_crossentropy(labels, out, from_logits=not state["probs"]))
+            return ops.sum(
+                keras.losses.sparse_categorical_crossentropy(labels, out, from_logits=not state["probs"])
+            )
 
         compiled: dict[bool, Any] = {}
 
@@ -248,8 +269,11 @@ def _keras_gradient(model: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray
                 loss_of(model(x[:1], training=False), labels[:1])
             key = state["probs"]
             if key not in compiled:
-                compiled[key] = jax.jit(jax.grad(f))
-            return np.asarray(compiled[key](x.astype(np.float32), labels.astype(np.int32)))
+                compiled[key] = jax.jit(jax.grad(f, argnums=2))
+            # read the variables at every call: Keras's JAX trainer swaps their buffers
+            trainable = [v.value for v in model.trainable_variables]
+            frozen = [v.value for v in model.non_trainable_variables]
+            return np.asarray(compiled[key](trainable, frozen, x.astype(np.float32), labels.astype(np.int32)))
 
         return grad_jax
     if backend == "tensorflow":
@@ -274,4 +298,6 @@ def _keras_gradient(model: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray
             return np.asarray(xt.grad.detach().cpu().numpy())
 
         return grad_torch
-    raise ConfigError(f"probe: gradient attacks need the jax, tensorflow or torch backend; this is {backend!r}")
+    raise ConfigError(
+        f"probe: gradient attacks need the jax, tensorflow or torch backend; this is {backend!r}"
+    )

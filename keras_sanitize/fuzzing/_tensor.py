@@ -9,7 +9,9 @@ from keras_sanitize.fuzzing._families import Case, Family, GenContext, pick
 __all__ = ["TENSOR_FAMILIES", "clean_tensors"]
 
 
-def clean_tensors(shape: tuple[int, ...], dtype: str = "float32", count: int = 8, seed: int = 0) -> list[np.ndarray]:
+def clean_tensors(
+    shape: tuple[int, ...], dtype: str = "float32", count: int = 8, seed: int = 0
+) -> list[np.ndarray]:
     """Benign arrays of ``shape``: uniform values in [0, 1)."""
     rng = np.random.default_rng(seed)
     return [rng.random(shape).astype(dtype) for _ in range(count)]
@@ -33,8 +35,10 @@ def _nan_inf(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
 
 def _out_of_range(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
     scales = (1e3, 1e6, -1e3, 3.0e38)
-    return [Case(c, (c.astype(np.float64) * scales[i % 4]).astype(np.float32), f"scale={scales[i % 4]:g}")
-            for i, c in enumerate(_cleans(ctx, rng, n))]
+    return [
+        Case(c, (c.astype(np.float64) * scales[i % 4]).astype(np.float32), f"scale={scales[i % 4]:g}")
+        for i, c in enumerate(_cleans(ctx, rng, n))
+    ]
 
 
 def _wrong_dtype(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
@@ -67,7 +71,7 @@ def _wrong_shape(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case
         elif kind == 2:
             bad, label = np.concatenate([clean.reshape(-1), clean.reshape(-1)]), "doubled"
         else:
-            bad, label = np.zeros((0,) + clean.shape[1:], clean.dtype), "empty"
+            bad, label = np.zeros((0, *clean.shape[1:]), clean.dtype), "empty"
         out.append(Case(clean, bad, label))
     return out
 
@@ -76,8 +80,9 @@ def _denormals(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
     out = []
     for i, clean in enumerate(_cleans(ctx, rng, n)):
         scale = (1e-39, 1e-44)[i % 2]
-        out.append(Case(clean, (clean.astype(np.float32) * np.float32(scale)).astype(np.float32),
-                        f"scale={scale:g}"))
+        out.append(
+            Case(clean, (clean.astype(np.float32) * np.float32(scale)).astype(np.float32), f"scale={scale:g}")
+        )
     return out
 
 

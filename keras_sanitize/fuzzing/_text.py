@@ -27,9 +27,27 @@ from keras_sanitize.fuzzing._families import Case, Family, GenContext, pick
 __all__ = ["MUTATORS", "TEXT_FAMILIES", "mutate", "phrases"]
 
 _HOMOGLYPHS = {
-    "a": "а", "c": "с", "e": "е", "i": "і", "o": "о", "p": "р", "s": "ѕ", "x": "х", "y": "у",
-    "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "I": "І", "K": "К", "M": "М", "O": "О",
-    "P": "Р", "T": "Т", "X": "Х",
+    "a": "а",
+    "c": "с",
+    "e": "е",
+    "i": "і",
+    "o": "о",
+    "p": "р",
+    "s": "ѕ",
+    "x": "х",
+    "y": "у",
+    "A": "А",
+    "B": "В",
+    "C": "С",
+    "E": "Е",
+    "H": "Н",
+    "I": "І",
+    "K": "К",
+    "M": "М",
+    "O": "О",
+    "P": "Р",
+    "T": "Т",
+    "X": "Х",
 }
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "g": "9", "b": "8"}
 _ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
@@ -139,8 +157,19 @@ def mutate(name: str, template: str, marker: str, rng: np.random.Generator) -> t
 
 
 MUTATORS = (
-    "base64", "rot13", "hex", "leetspeak", "homoglyphs", "zero_width", "tag_chars", "bidi",
-    "fullwidth", "line_split", "hiding", "role_delimiters", "indirect",
+    "base64",
+    "rot13",
+    "hex",
+    "leetspeak",
+    "homoglyphs",
+    "zero_width",
+    "tag_chars",
+    "bidi",
+    "fullwidth",
+    "line_split",
+    "hiding",
+    "role_delimiters",
+    "indirect",
 )
 
 _DESCRIPTIONS = {
@@ -185,8 +214,14 @@ def _templates(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
     out = []
     for _ in range(n):
         marker = _marker(rng)
-        out.append(Case(_clean(ctx, rng), str(pick(rng, phrases()["templates"])).replace("{marker}", marker),
-                        "", marker))
+        out.append(
+            Case(
+                _clean(ctx, rng),
+                str(pick(rng, phrases()["templates"])).replace("{marker}", marker),
+                "",
+                marker,
+            )
+        )
     return out
 
 
@@ -264,8 +299,13 @@ def _garak_available(ctx: GenContext) -> str | None:
 TEXT_FAMILIES: tuple[Family, ...] = (
     Family("templates", "text", _DESCRIPTIONS["templates"], _templates),
     Family("corpus", "text", _DESCRIPTIONS["corpus"], _corpus, available=_corpus_available),
-    Family("garak", "text", _DESCRIPTIONS["garak"], lambda c, n, r: _from_pool(_garak_items(), c, n, r),
-           available=_garak_available),
+    Family(
+        "garak",
+        "text",
+        _DESCRIPTIONS["garak"],
+        lambda c, n, r: _from_pool(_garak_items(), c, n, r),
+        available=_garak_available,
+    ),
     Family("translation", "text", _DESCRIPTIONS["translation"], _translation),
     *(_mutator_family(m) for m in MUTATORS),
 )
