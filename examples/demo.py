@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 
 from _demo import Case  # noqa: E402
 
-ORDER = ["tensor", "text", "image", "audio", "integration", "artifacts"]
+ORDER = ["tensor", "text", "image", "audio", "integration", "artifacts", "probe"]
 
 
 def _load(name: str) -> object | None:
