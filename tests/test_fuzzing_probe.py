@@ -293,3 +293,34 @@ def test_cli_refuses_hostile_model_files(tmp_path: Path, capsys: Any) -> None:
     assert main(["probe", str(hostile), "--modality", "tensor"]) == 2
     assert "artifact." in capsys.readouterr().err
     assert not marker.exists()
+
+
+# -- FeatureSqueezing.calibrate(attacks=...) chooses the squeezers ---------------------------
+def _mean_model(x: np.ndarray) -> np.ndarray:
+    m = np.asarray(x).mean(axis=(1, 2, 3))
+    return np.stack([m, 1 - m], 1)
+
+
+def test_calibrate_with_attacks_picks_the_setting_that_catches_them() -> None:
+    from keras_sanitize.image.verifiers import FeatureSqueezing
+
+    rng = np.random.default_rng(0)
+    benign = [np.full((4, 4, 1), float(v), np.float32) for v in rng.integers(0, 2, 30)]
+    attacks = [np.full((4, 4, 1), v, np.float32) for v in rng.uniform(0.3, 0.45, 20)]
+    det = FeatureSqueezing(_mean_model).calibrate(benign, 0.05, attacks=attacks)
+    table = {(s["bit_depth"], s["median_size"]): s["catch_rate"] for s in det.calibration["settings"]}
+    assert table[(0, 2)] == 0.0 and table[(1, 0)] == 1.0  # median smoothing cannot see a constant shift
+    assert (det.bit_depth, det.median_size) == (1, 0)  # ties go to the fewer squeezers, then the earlier
+    assert det.run(attacks[0]).codes == ("image.adversarial",)
+    assert det.run(benign[0]).ok
+    plain = FeatureSqueezing(_mean_model).calibrate(benign)
+    assert plain.calibration is None and (plain.bit_depth, plain.median_size) == (4, 2)
+
+
+@pytest.mark.parametrize("candidates", [[(0, 0)], [], [(17, 0)], [(1, -1)]])
+def test_calibrate_rejects_bad_candidates(candidates: list[tuple[int, int]]) -> None:
+    from keras_sanitize.image.verifiers import FeatureSqueezing
+
+    x = [np.zeros((4, 4, 1), np.float32)]
+    with pytest.raises(ks.ConfigError):
+        FeatureSqueezing(_mean_model).calibrate(x, attacks=x, candidates=candidates)
