@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import keras_sanitize as ks
 from keras_sanitize.cli import main
@@ -324,3 +325,43 @@ def test_calibrate_rejects_bad_candidates(candidates: list[tuple[int, int]]) -> 
     x = [np.zeros((4, 4, 1), np.float32)]
     with pytest.raises(ks.ConfigError):
         FeatureSqueezing(_mean_model).calibrate(x, attacks=x, candidates=candidates)
+
+
+# -- audio and tensor families end to end -----------------------------------------------------
+def _audio_features(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return np.stack([(x**2).mean(axis=1), x.mean(axis=1), np.abs(x).max(axis=1)], 1)
+
+
+def test_audio_probe_refuses_ultrasonic_and_malformed_and_measures_the_rest() -> None:
+    report = ks.fuzzing.probe(_audio_features, "audio", ks.audio.default(length=4000), budget=36,
+                              input_shape=(4000,))
+    assert report.family("ultrasonic").refusal_codes == {"audio.ultrasonic": report.family("ultrasonic").n}
+    assert report.family("malformed").refused == report.family("malformed").n
+    assert report.family("malformed").raw["decode_errors"] >= 2  # the naive decoder fails on some
+    dc = report.family("dc")
+    assert dc.sanitized == dc.n and dc.guarded["mean_abs_change"] < dc.raw["mean_abs_change"]
+
+
+def test_a_wrapped_model_is_probed_behind_its_own_pipeline() -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+    report = ks.fuzzing.probe(ks.wrap(model), "tensor", budget=15, families="nan_inf,wrong_shape,denormals")
+    assert report.pipeline == "tensor_from_model"  # the wrapped model's own guard
+    assert report.family("nan_inf").refused == report.family("nan_inf").n
+    assert report.family("nan_inf").raw["crashes"] == report.family("nan_inf").n  # NaN in, NaN out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["modality", "budget", "seed", "families", "canary", "timeout",
+                                        "input_shape", "samples", "epsilons"]), hostile_values(), max_size=3))
+def test_hostile_arguments_are_config_errors_or_a_report(kwargs: dict[str, Any]) -> None:
+    args = {"modality": "tensor", "budget": 4, **kwargs}
+    if isinstance(args["budget"], int) and args["budget"] > 50:
+        args["budget"] = 50  # valid but slow: the property is about bad values, not big ones
+    try:
+        report = ks.fuzzing.probe(lambda x: np.zeros((len(x), 2)), **args)
+    except ks.ConfigError:
+        return
+    assert isinstance(report, ks.fuzzing.ProbeReport)

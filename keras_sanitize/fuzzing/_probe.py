@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,27 @@ from keras_sanitize.fuzzing._report import FamilyResult, ProbeReport, rates
 from keras_sanitize.fuzzing._target import Outcome, Target
 from keras_sanitize.stage import Stage
 
-__all__ = ["ARRAY_FAMILIES", "DEFAULT_SHAPES", "attacks", "families", "probe"]
+__all__ = ["ARRAY_FAMILIES", "DEFAULT_SHAPES", "ProbeLimits", "attacks", "families", "probe"]
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """Resource limits of :func:`probe`; every field is overridable.
+
+    Attributes:
+        max_budget: most attacked inputs in one probe.
+        max_input_elements: largest per-item input (product of ``input_shape``).
+        max_samples: most clean seed inputs.
+
+    Example:
+        >>> ProbeLimits(max_budget=50).max_budget
+        50
+    """
+
+    max_budget: int = 100_000
+    max_input_elements: int = 1 << 24
+    max_samples: int = 10_000
+
 
 #: Per-item input shape used when neither the model nor ``input_shape`` gives one.
 DEFAULT_SHAPES: dict[str, tuple[int, ...]] = {"image": (64, 64, 3), "audio": (16000,), "tensor": (8,)}
@@ -48,8 +70,8 @@ def families(modality: str) -> tuple[str, ...]:
         >>> families("tensor")
         ('nan_inf', 'out_of_range', 'wrong_dtype', 'wrong_shape', 'denormals')
     """
-    if modality not in MODALITIES:
-        raise ConfigError(f"modality must be one of {list(MODALITIES)}. Received: modality={modality!r}")
+    if not isinstance(modality, str) or modality not in MODALITIES:
+        raise ConfigError(f"modality must be one of {list(MODALITIES)}. Received: modality={echo(modality)}")
     return tuple(f.name for f in _all_families()[modality])
 
 
@@ -74,12 +96,17 @@ def _select(modality: str, names: Iterable[str] | str | None) -> list[Family]:
         return list(fams)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    wanted = list(names)
     known = {f.name: f for f in fams}
-    unknown = [n for n in wanted if n not in known]
+    wanted: list[Any]
+    try:
+        wanted = list(names)
+    except TypeError:
+        wanted = [names]
+    unknown = [n for n in wanted if not isinstance(n, str) or n not in known]
     if unknown or not wanted:
         raise ConfigError(
-            f"probe: families must name {modality} families {sorted(known)}. Received: families={wanted!r}"
+            f"probe: families must name {modality} families {sorted(known)}. "
+            f"Received: families={echo(wanted)}"
         )
     return [known[n] for n in dict.fromkeys(wanted)]
 
@@ -199,10 +226,89 @@ class _Effect:
         return rates(self.flips, self.changes, self.follows, self.leaks, self.crashes, extra)
 
 
-def _check_args(modality: str, budget: Any, seed: Any, canary: Any, pipeline: Any, timeout: Any) -> None:
-    if modality not in MODALITIES:
+def _check_kwargs(
+    limits: ProbeLimits, budget: int, samples: Any, input_shape: Any, sample_rate: Any, epsilons: Any
+) -> tuple[tuple[int, ...] | None, tuple[float, ...] | None]:
+    if budget > limits.max_budget:
         raise ConfigError(
-            f"probe: modality must be one of {list(MODALITIES)}. Received: modality={modality!r}"
+            f"probe: budget must be at most {limits.max_budget} (ProbeLimits.max_budget). "
+            f"Received: budget={budget}"
+        )
+    if samples is not None and (
+        isinstance(samples, (str, bytes))
+        or not isinstance(samples, Sequence)
+        or len(samples) > limits.max_samples
+    ):
+        raise ConfigError(
+            f"probe: samples must be a sequence of at most {limits.max_samples} clean inputs. "
+            f"Received: samples={echo(samples)}"
+        )
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(d) for d in input_shape)
+            ok = all(d > 0 and not isinstance(d, bool) for d in input_shape) and 0 < len(shape) <= 4
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok or math.prod(shape or ()) > limits.max_input_elements:
+            raise ConfigError(
+                f"probe: input_shape must be 1-4 positive sizes with at most "
+                f"{limits.max_input_elements} elements. Received: input_shape={echo(input_shape)}"
+            )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
+        raise ConfigError(
+            f"probe: sample_rate must be an int in [1000, 384000]. Received: sample_rate={sample_rate!r}"
+        )
+    eps = None
+    if epsilons is not None:
+        try:
+            eps = tuple(float(e) for e in epsilons)
+        except (TypeError, ValueError):
+            eps = None
+        if not eps or not all(0 < e <= 1 for e in eps) or len(eps) > 64:
+            raise ConfigError(
+                f"probe: epsilons must be 1-64 numbers in (0, 1]. Received: epsilons={echo(epsilons)}"
+            )
+    return shape, eps
+
+
+def _clean_samples(modality: str, samples: Sequence[Any], shape: tuple[int, ...] | None) -> list[Any]:
+    """The user's clean seeds, checked: texts; uint8 images of the model's shape; finite 1-D audio
+    (cut or padded to the model's length); finite numeric arrays of the model's shape."""
+    rule = {
+        "text": "strings",
+        "image": f"uint8 arrays of shape {shape}",
+        "audio": "finite 1-D float arrays",
+        "tensor": f"finite numeric arrays of shape {shape}",
+    }[modality]
+    out: list[Any] = []
+    for i, item in enumerate(samples):
+        ok = False
+        value: Any = item
+        if modality == "text":
+            ok = isinstance(item, str)
+        elif isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+            if modality == "image":
+                ok = item.dtype == np.uint8 and item.shape == shape
+            elif modality == "audio" and item.ndim == 1 and shape is not None:
+                value = np.pad(item.astype(np.float32), (0, max(0, shape[0] - item.shape[0])))[: shape[0]]
+                ok = bool(np.isfinite(value).all())
+            elif modality == "tensor":
+                ok = item.shape == shape and bool(np.isfinite(item).all())
+        if not ok:
+            raise ConfigError(
+                f"probe: {modality} samples must be {rule}. Received: samples[{i}]={echo(item)}"
+            )
+        out.append(value)
+    if not out:
+        raise ConfigError("probe: samples must hold at least one clean input")
+    return out
+
+
+def _check_args(modality: str, budget: Any, seed: Any, canary: Any, pipeline: Any, timeout: Any) -> None:
+    if not isinstance(modality, str) or modality not in MODALITIES:
+        raise ConfigError(
+            f"probe: modality must be one of {list(MODALITIES)}. Received: modality={echo(modality)}"
         )
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ConfigError(f"probe: budget must be a positive int. Received: budget={budget!r}")
@@ -250,6 +356,7 @@ def probe(
     timeout: float = 30.0,
     corpora: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    limits: ProbeLimits | None = None,
 ) -> ProbeReport:
     """Fuzz ``target`` with the attack families of ``modality``, raw and behind ``pipeline``.
 
@@ -271,6 +378,7 @@ def probe(
         timeout: seconds per target call before it counts as hung.
         corpora: the shared corpora folder (default ``$KERAS_SANITIZE_SHARED/corpora``).
         progress: ``progress(done, total, family)`` after each family.
+        limits: a :class:`ProbeLimits` (largest budget, input, sample set).
 
     Returns:
         A :class:`ProbeReport`. A target that raises, hangs or returns NaN or the wrong
@@ -284,24 +392,26 @@ def probe(
         (10, 2)
     """
     _check_args(modality, budget, seed, canary, pipeline, timeout)
+    limits = limits if limits is not None else ProbeLimits()
+    if not isinstance(limits, ProbeLimits):
+        raise ConfigError(f"probe: limits must be a ProbeLimits. Received: limits={limits!r:.80}")
+    shape_arg, eps = _check_kwargs(limits, budget, samples, input_shape, sample_rate, epsilons)
     selected = _select(modality, families)
     started = time.perf_counter()
-    tgt = Target(target, modality, float(timeout), input_shape)
+    tgt = Target(target, modality, float(timeout), shape_arg)
     if pipeline is None:
         pipeline = tgt.pipeline
     shape = tgt.shape or (DEFAULT_SHAPES.get(modality) if modality != "text" else None)
     if modality == "image" and (shape is None or len(shape) != 3 or shape[-1] not in (1, 3)):
         raise ConfigError(f"probe: image models must take (height, width, 1 or 3) inputs. Received: {shape}")
     wire = _Wire(modality, shape, sample_rate)
-    seeds = list(samples) if samples is not None else wire.seeds(seed)
-    if not seeds:
-        raise ConfigError("probe: samples must hold at least one clean input")
+    seeds = _clean_samples(modality, samples, shape) if samples is not None else wire.seeds(seed)
     ctx = GenContext(
         samples=seeds,
         shape=shape,
         rate=sample_rate,
         corpora=_corpora(corpora),
-        epsilons=tuple(float(e) for e in epsilons) if epsilons is not None else GenContext.epsilons,
+        epsilons=eps if eps is not None else GenContext.epsilons,
     )
     if modality == "image" and tgt.keras:
         ctx.gradient = tgt.gradient()

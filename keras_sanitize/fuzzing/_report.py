@@ -64,7 +64,7 @@ def rates(
         out.update(flip_rate=_r(k / len(flips)), flip_rate_ci=[_r(lo), _r(hi)])
     if changes:
         mean, lo, hi = mean_ci(changes)
-        out.update(mean_abs_change=_r(mean), mean_abs_change_ci=[_r(lo), _r(hi)])
+        out.update(mean_abs_change=_r(mean), mean_abs_change_ci=[_r(max(lo, 0.0)), _r(hi)])
     if follows:
         k = sum(follows)
         lo, hi = wilson(k, len(follows))

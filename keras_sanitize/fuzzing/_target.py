@@ -113,6 +113,10 @@ class Target:
     def _raw_call(self, batch: Any) -> Any:
         if not self.keras:
             return self.model(batch)
+        if self.modality == "text":  # a generative Keras model (KerasHub CausalLM): prompts in, text out
+            generate = getattr(self.model, "generate", None)
+            out = generate(list(batch)) if callable(generate) else self.model(batch)
+            return [out] if isinstance(out, str) else out
         n = len(batch)
         size = min(_CHUNK, 1 << max(0, (n - 1).bit_length()))
         pad = np.concatenate([batch, np.repeat(batch[-1:], size - n, axis=0)]) if n < size else batch
