@@ -224,62 +224,19 @@ def _tensor_model(path: Path) -> Path:
 
 def test_cli_probe_writes_reports_and_fails_on(tmp_path: Path, capsys: Any) -> None:
     pytest.importorskip("matplotlib")
-    model = _tensor_model(tmp_path / "m.keras")
+    model = str(_tensor_model(tmp_path / "m.keras"))
     out = tmp_path / "probe"
-    code = main(
-        [
-            "probe",
-            str(model),
-            "--modality",
-            "tensor",
-            "--budget",
-            "20",
-            "--out",
-            str(out),
-            "--json",
-            "--no-progress",
-        ]
-    )
-    assert code == 0
+    base = ["probe", model, "--modality", "tensor", "--no-progress"]
+    assert main([*base, "--budget", "20", "--out", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["n"] == 20 and (out / "report.html").stat().st_size > 1000
     assert json.loads((out / "report.json").read_text())["summary"] == doc["summary"]
-    assert (
-        main(
-            [
-                "probe",
-                str(model),
-                "--modality",
-                "tensor",
-                "--budget",
-                "20",
-                "--no-progress",
-                "--fail-on",
-                "pass_rate>0.1",
-            ]
-        )
-        == 1
-    )
-    assert (
-        main(
-            [
-                "probe",
-                str(model),
-                "--modality",
-                "tensor",
-                "--budget",
-                "20",
-                "--no-progress",
-                "--families",
-                "nan_inf",
-                "--fail-on",
-                "pass_rate>0.1",
-            ]
-        )
-        == 0
-    )
-    assert main(["probe", str(model), "--modality", "tensor", "--fail-on", "pass_rate>>1"]) == 2
-    assert main(["probe", str(model), "--modality", "tensor", "--sha256", "0" * 64]) == 2
+    small = [*base, "--budget", "8"]
+    assert main([*small, "--families", "nan_inf,out_of_range", "--fail-on", "pass_rate>0.1"]) == 1
+    assert main([*small, "--families", "nan_inf", "--fail-on", "pass_rate>0.1,nan_inf:refuse_rate<1"]) == 0
+    assert main([*base, "--fail-on", "pass_rate>>1"]) == 2
+    assert main([*small, "--families", "nan_inf", "--fail-on", "no_such_metric>1"]) == 2
+    assert main([*base, "--sha256", "0" * 64]) == 2
 
 
 def test_cli_refuses_hostile_model_files(tmp_path: Path, capsys: Any) -> None:
