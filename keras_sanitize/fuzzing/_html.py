@@ -37,11 +37,8 @@ def _effect(stats: dict[str, Any] | None) -> tuple[str, float] | None:
 
 
 def _plots(report: ProbeReport) -> list[tuple[str, str]]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+    try:  # Figure objects, not pyplot: no global backend or figure state is touched
+        from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(
             "to_html needs matplotlib: pip install 'keras-sanitize[probe]' (or use to_json())"
@@ -49,7 +46,8 @@ def _plots(report: ProbeReport) -> list[tuple[str, str]]:
     names = [r.name for r in report.families]
     out = []
     height = max(2.5, 0.28 * len(names) + 1)
-    fig, ax = plt.subplots(figsize=(7, height))
+    fig = Figure(figsize=(7, height))
+    ax = fig.subplots()
     left = [0.0] * len(names)
     for key, colour in (("refused", "#2e7d32"), ("sanitized", "#f9a825"), ("passed", "#c62828")):
         vals = [getattr(r, key) / r.n if r.n else 0.0 for r in report.families]
@@ -58,14 +56,14 @@ def _plots(report: ProbeReport) -> list[tuple[str, str]]:
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
     ax.set_xlabel("share of attacked inputs")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     out.append(("What the pipeline did, per family", _png(fig)))
-    plt.close(fig)
 
     rows = [(r.name, _effect(r.raw), _effect(r.guarded)) for r in report.families]
     rows = [row for row in rows if row[1] is not None]
     if rows:
-        fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(rows) + 1)))
+        fig = Figure(figsize=(7, max(2.5, 0.28 * len(rows) + 1)))
+        ax = fig.subplots()
         ys = list(range(len(rows)))
         ax.barh(
             [y - 0.2 for y in ys],
@@ -83,22 +81,22 @@ def _plots(report: ProbeReport) -> list[tuple[str, str]]:
         )
         ax.set_yticks(ys, [f"{row[0]} ({row[1][0] if row[1] else ''})" for row in rows])
         ax.invert_yaxis()
+        ax.set_xlim(left=0)
         ax.set_xlabel("output change: flip / follow rate, or mean |Δ|")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
         out.append(("How the model's output moved, with and without the pipeline", _png(fig)))
-        plt.close(fig)
 
     cal = report.calibration
     if cal and cal.get("settings"):
         settings = cal["settings"]
         labels = [f"bits={s['bit_depth']} median={s['median_size']}" for s in settings]
-        fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(settings) + 1)))
+        fig = Figure(figsize=(7, max(2.5, 0.28 * len(settings) + 1)))
+        ax = fig.subplots()
         ax.barh(labels, [s["catch_rate"] for s in settings], color="#6a1b9a")
         ax.set_xlim(0, 1)
         ax.invert_yaxis()
         ax.set_xlabel(f"catch rate at {cal.get('fpr', 0):.0%} false positives on benign images")
         out.append(("Feature-squeezing settings tried by calibrate", _png(fig)))
-        plt.close(fig)
     return out
 
 
