@@ -15,7 +15,14 @@ Example:
 """
 
 from keras_sanitize.fuzzing._families import Case, Family
-from keras_sanitize.fuzzing._probe import ARRAY_FAMILIES, DEFAULT_SHAPES, attacks, families, probe
+from keras_sanitize.fuzzing._probe import (
+    ARRAY_FAMILIES,
+    DEFAULT_SHAPES,
+    ProbeLimits,
+    attacks,
+    families,
+    probe,
+)
 from keras_sanitize.fuzzing._report import FamilyResult, ProbeReport
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "Case",
     "Family",
     "FamilyResult",
+    "ProbeLimits",
     "ProbeReport",
     "attacks",
     "families",

@@ -134,8 +134,8 @@ def hostile_values() -> st.SearchStrategy[Any]:
 
 def _attacked(modality: str, names: tuple[str, ...], ctx: Any) -> st.SearchStrategy[Any]:
     """The attacked input of one case of a family drawn from ``names``, seeded by Hypothesis."""
+    from keras_sanitize.fuzzing._args import _all_families
     from keras_sanitize.fuzzing._families import family_rng
-    from keras_sanitize.fuzzing._probe import _all_families
 
     by_name = {f.name: f for f in _all_families()[modality]}
 
@@ -158,8 +158,8 @@ def injection_prompts(families: tuple[str, ...] | None = None) -> st.SearchStrat
         ... def test_default_pipeline_refuses(prompt):
         ...     assert not ks.text.default(injection_model=False).run(prompt).ok
     """
+    from keras_sanitize.fuzzing._args import families as names_of
     from keras_sanitize.fuzzing._families import GenContext
-    from keras_sanitize.fuzzing._probe import families as names_of
 
     names = families or tuple(n for n in names_of("text") if n not in ("corpus", "garak", "pyrit"))
     return _attacked("text", names, GenContext(samples=[]))
@@ -210,9 +210,9 @@ def hostile_audio(frames: int = 1600, rate: int = 16000) -> st.SearchStrategy[An
         ... def test_pipeline_never_raises(data):
         ...     ks.audio.default().run(data)
     """
+    from keras_sanitize.fuzzing._args import families as names_of
     from keras_sanitize.fuzzing._audio import clean_audio
     from keras_sanitize.fuzzing._families import GenContext
-    from keras_sanitize.fuzzing._probe import families as names_of
 
     ctx = GenContext(
         samples=clean_audio(int(frames), int(rate), count=2), shape=(int(frames),), rate=int(rate)
@@ -233,8 +233,8 @@ def hostile_tensors(spec: Any = (8,)) -> st.SearchStrategy[np.ndarray]:
         ...     ks.tensor.default(shape=(4,)).run(x)
     """
     from keras_sanitize.errors import ConfigError
+    from keras_sanitize.fuzzing._args import families as names_of
     from keras_sanitize.fuzzing._families import GenContext
-    from keras_sanitize.fuzzing._probe import families as names_of
     from keras_sanitize.fuzzing._tensor import clean_tensors
 
     symbolic = hasattr(spec, "shape")
