@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE))
 
 from _demo import print_table  # noqa: E402
 
-ORDER = ["tensor", "text", "image", "audio", "integration", "artifacts", "sandbox", "privacy"]
+ORDER = ["tensor", "text", "image", "audio", "integration", "artifacts", "sandbox", "privacy", "probe"]
 
 
 def _load(name: str) -> object | None:

@@ -50,6 +50,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sandbox": ("keras_sanitize.sandbox", None),
     "serve": ("keras_sanitize.serve", None),
     "privacy": ("keras_sanitize.privacy", None),
+    "fuzzing": ("keras_sanitize.fuzzing", None),
 }
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "audio",
     "audit",
     "deserialize_stage",
+    "fuzzing",
     "image",
     "layers",
     "load_model",

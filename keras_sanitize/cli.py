@@ -9,7 +9,8 @@ Exit codes: 0 every file accepted (possibly cleaned), 1 some file refused,
 2 usage error (bad arguments, missing path, unreadable policy).
 
 Further subcommands (``scan-model``, ``audit``) come from
-``keras_sanitize._cli_artifacts`` when it is present.
+``keras_sanitize._cli_artifacts`` when it is present; ``probe`` from
+``keras_sanitize._cli_probe``.
 
 Example:
     >>> import pathlib, tempfile
@@ -307,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_sanitize._cli_privacy import add_commands as add_privacy
 
     add_privacy(subparsers)
+    from keras_sanitize._cli_probe import add_command as add_probe
+
+    add_probe(subparsers)
     return parser
 
 

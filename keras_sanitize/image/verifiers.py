@@ -24,7 +24,13 @@ from keras_sanitize.findings import Action, Severity
 from keras_sanitize.image._limits import image_stage
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 
-__all__ = ["ContentStats", "FeatureSqueezing"]
+__all__ = ["SQUEEZER_CANDIDATES", "ContentStats", "FeatureSqueezing"]
+
+#: The ``(bit_depth, median_size)`` settings ``FeatureSqueezing.calibrate(attacks=...)`` tries.
+SQUEEZER_CANDIDATES: tuple[tuple[int, int], ...] = (
+    (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (0, 2), (0, 3),
+    (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (1, 3), (4, 3),
+)
 
 
 def _as_array(ctx: Context, value: Any, stage: str) -> np.ndarray:
@@ -193,6 +199,8 @@ class FeatureSqueezing(Verifier):
         if not isinstance(softmax, bool):
             raise ConfigError(f"{owner}: softmax must be a bool. Received: softmax={softmax!r}")
         self.softmax = softmax
+        #: What ``calibrate(attacks=...)`` chose and every setting's catch rate (else ``None``).
+        self.calibration: dict[str, Any] | None = None
 
     # -- squeezers --------------------------------------------------------------
     def _squeezed(self, x: np.ndarray) -> list[np.ndarray]:
@@ -231,18 +239,92 @@ class FeatureSqueezing(Verifier):
         result: np.ndarray = np.max(np.stack(dists), axis=0)
         return result
 
-    def calibrate(self, benign: Iterable[np.ndarray] | np.ndarray, fpr: float = 0.05) -> FeatureSqueezing:
+    def calibrate(
+        self,
+        benign: Iterable[np.ndarray] | np.ndarray,
+        fpr: float = 0.05,
+        attacks: Iterable[np.ndarray] | np.ndarray | None = None,
+        candidates: Sequence[tuple[int, int]] | None = None,
+    ) -> FeatureSqueezing:
         """Set ``threshold`` so that a fraction ``fpr`` of ``benign`` images score above it.
 
         Use benign images the model will really see, and *other* images than
         those you later measure the false-positive rate on. Returns ``self``.
+
+        With ``attacks`` (adversarial images, e.g. from
+        :func:`keras_sanitize.fuzzing.attacks`) it also chooses the squeezers: every
+        ``(bit_depth, median_size)`` of ``candidates`` (default
+        :data:`SQUEEZER_CANDIDATES`) gets its threshold at ``fpr`` on ``benign``
+        and its catch rate on ``attacks``; the best catch rate wins (ties: the
+        fewer squeezers, then the earlier candidate). ``self.calibration`` then says
+        which setting it chose and lists every setting's catch rate.
         """
-        check_number(type(self).__name__, "fpr", fpr, minimum=0.0, maximum=1.0)
-        s = self.scores(benign)
-        if s.size == 0:
-            raise ConfigError("calibrate needs at least one benign image")
-        self.threshold = float(np.quantile(s, 1.0 - fpr, method="higher"))
+        owner = type(self).__name__
+        check_number(owner, "fpr", fpr, minimum=0.0, maximum=1.0)
+        if attacks is None:
+            s = self.scores(benign)
+            if s.size == 0:
+                raise ConfigError("calibrate needs at least one benign image")
+            self.threshold = float(np.quantile(s, 1.0 - fpr, method="higher"))
+            return self
+        settings = list(candidates) if candidates is not None else list(SQUEEZER_CANDIDATES)
+        for bits, size in settings:
+            check_number(owner, "candidates bit_depth", bits, minimum=0, maximum=16, integer=True)
+            check_number(owner, "candidates median_size", size, minimum=0, maximum=15, integer=True)
+            if not bits and not size:
+                raise ConfigError(
+                    f"{owner}: every candidate must enable a squeezer. Received: {(bits, size)}"
+                )
+        if not settings:
+            raise ConfigError(f"{owner}: candidates must hold at least one (bit_depth, median_size)")
+        good = self._as_batch(benign)
+        bad = self._as_batch(attacks)
+        if not len(good) or not len(bad):
+            raise ConfigError("calibrate needs at least one benign and one attack image")
+        dist_good = self._distances(good, settings)
+        dist_bad = self._distances(bad, settings)
+        table = []
+        for bits, size in settings:
+            keys = [k for k in (("bits", bits), ("median", size)) if k[1]]
+            sg = np.max([dist_good[k] for k in keys], axis=0)
+            sb = np.max([dist_bad[k] for k in keys], axis=0)
+            thr = float(np.quantile(sg, 1.0 - fpr, method="higher"))
+            table.append({
+                "bit_depth": int(bits), "median_size": int(size), "threshold": thr,
+                "catch_rate": float(np.mean(sb > thr)), "false_positive_rate": float(np.mean(sg > thr)),
+            })
+        best = max(range(len(table)), key=lambda i: (
+            table[i]["catch_rate"], -(bool(table[i]["bit_depth"]) + bool(table[i]["median_size"])), -i))
+        chosen = table[best]
+        self.bit_depth, self.median_size = chosen["bit_depth"], chosen["median_size"]
+        self.threshold = chosen["threshold"]
+        self.calibration = {
+            "chosen": {k: chosen[k] for k in ("bit_depth", "median_size", "threshold", "catch_rate",
+                                              "false_positive_rate")},
+            "fpr": float(fpr), "benign": len(good), "attacks": len(bad), "settings": table,
+        }
         return self
+
+    @staticmethod
+    def _as_batch(images: Iterable[np.ndarray] | np.ndarray) -> np.ndarray:
+        return np.asarray(images if isinstance(images, np.ndarray) else list(images), dtype=np.float32)
+
+    def _distances(
+        self, batch: np.ndarray, settings: Sequence[tuple[int, int]]
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """L1 distance between the model's outputs on ``batch`` and on each squeezer the settings use."""
+        lo, hi = self.value_range
+        base = self._predict(batch)
+        out: dict[tuple[str, int], np.ndarray] = {}
+        for bits in sorted({b for b, _ in settings if b}):
+            levels = float(2**bits - 1)
+            unit = np.clip((batch - lo) / (hi - lo), 0.0, 1.0)
+            squeezed = (np.rint(unit * levels) / levels * (hi - lo) + lo).astype(batch.dtype)
+            out[("bits", bits)] = np.abs(base - self._predict(squeezed)).sum(axis=1)
+        for size in sorted({m for _, m in settings if m}):
+            squeezed = _median(batch, size, 1 if self.layout == "CHW" else 3)
+            out[("median", size)] = np.abs(base - self._predict(squeezed)).sum(axis=1)
+        return out
 
     def process(self, value: Any, ctx: Context) -> Any:
         if self.threshold is None:
