@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "artifacts": ("keras_sanitize.artifacts", None),
     "load_model": ("keras_sanitize.artifacts", "load_model"),
     "audit": ("keras_sanitize.artifacts", "audit"),
+    "scale": ("keras_sanitize.scale", None),
 }
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "load_model",
     "register_stage",
     "sanitize",
+    "scale",
     "serialize_stage",
     "tensor",
     "testing",

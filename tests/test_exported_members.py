@@ -14,7 +14,7 @@ PUBLIC = {
     "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
     "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
-    "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
+    "scale", "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
 }  # fmt: skip
 
 
