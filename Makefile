@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory check-libmagic
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,fuzz]'
+	$(PY) -m pip install --quiet -e '.[test,fuzz,ray]'
 	@# torch for the ks.layers tests on a second backend: the pinned CPU wheel (a bare `torch` pulls CUDA)
 	$(PY) -m pip install --quiet torch==2.13.0
 	@touch $(STAMP)
