@@ -14,6 +14,19 @@ def test_readme_has_the_four_ways_in() -> None:
         assert needle in text
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def _uses_ray(block: str) -> bool:
+    return "import ray" in block
+
+
+@pytest.mark.parametrize(
+    "index",
+    # Blocks that start a local Ray share the scale tests' xdist worker (one Ray at a time).
+    [
+        pytest.param(i, marks=[pytest.mark.xdist_group("ray")] if _uses_ray(b) else [])
+        for i, b in enumerate(BLOCKS)
+    ],
+)
 def test_readme_block_runs(index: int) -> None:
+    if _uses_ray(BLOCKS[index]):
+        pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")
     run_block(BLOCKS[index], f"README.md block {index}")

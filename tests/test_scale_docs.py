@@ -1,0 +1,28 @@
+"""docs/scale.md's examples are real code: each Python block runs on a local Ray it starts and stops."""
+
+from __future__ import annotations
+
+import pytest
+from _docblocks import expectations, python_blocks, run_block
+
+BLOCKS = python_blocks("docs/scale.md")
+
+pytestmark = [
+    pytest.mark.xdist_group("ray"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
+
+
+def test_doc_shows_the_dataset_api() -> None:
+    text = "\n".join(BLOCKS)
+    for needle in ("ks.scale.sanitize_dataset(", "ks.scale.summary(", "read_binary_files"):
+        assert needle in text
+    assert all(expectations(block) for block in BLOCKS)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_doc_block_runs(index: int) -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")
+    run_block(BLOCKS[index], f"scale.md block {index}")
