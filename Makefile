@@ -31,7 +31,7 @@ check-libmagic:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check keras_sanitize tests benchmarks fuzz examples
+	$(VENV)/bin/ruff check keras_sanitize tests benchmarks fuzz examples scripts
 
 typecheck: install
 	$(VENV)/bin/mypy

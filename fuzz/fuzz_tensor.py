@@ -7,7 +7,7 @@ import numpy as np
 import keras_sanitize as ks
 
 _DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8, np.uint64, np.bool_]
-_PIPE = ks.tensor.default(shape=(None, 4), dtype="float32", min_value=-1e6, max_value=1e6)
+_PIPE = ks.tensor.default(shape=(None, 4), dtype="float32", value_range=(-1e6, 1e6))
 _CAST = ks.tensor.encoders.Cast("int8", scale=3.0)
 
 

@@ -14,12 +14,11 @@ lazily on first attribute access, so ``import keras_sanitize`` stays light and
 works without a configured Keras backend.
 """
 
-from __future__ import annotations
-
-import contextlib
-import importlib
-import sys
-from typing import TYPE_CHECKING, Any
+import contextlib as _contextlib
+import importlib as _importlib
+import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from keras_sanitize._dispatch import validate
 from keras_sanitize.config import deserialize_stage, register_stage, serialize_stage
@@ -32,16 +31,15 @@ from keras_sanitize.errors import (
 )
 from keras_sanitize.findings import Action, Finding, Report, Severity
 from keras_sanitize.pipeline import Pipeline
+from keras_sanitize.registry import MODALITIES as _MODALITIES
 from keras_sanitize.stage import Context, Encoder, Filter, Stage, Validator, Verifier
+from keras_sanitize.upload import Upload
 
 __version__ = "0.1.0"
 
 # name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "tensor": ("keras_sanitize.tensor", None),
-    "text": ("keras_sanitize.text", None),
-    "image": ("keras_sanitize.image", None),
-    "audio": ("keras_sanitize.audio", None),
+    **{name: (module, None) for name, module in _MODALITIES.items()},
     "testing": ("keras_sanitize.testing", None),
     "layers": ("keras_sanitize.integrations.layers", None),
     "sanitize": ("keras_sanitize.integrations.decorator", "sanitize"),
@@ -67,6 +65,7 @@ __all__ = [
     "SanitizeError",
     "Severity",
     "Stage",
+    "Upload",
     "Validator",
     "Verifier",
     "__version__",
@@ -88,29 +87,30 @@ __all__ = [
     "wrap",
 ]
 
-if TYPE_CHECKING:  # pragma: no cover
+if _TYPE_CHECKING:  # pragma: no cover
     from keras_sanitize import tensor as tensor
     from keras_sanitize import testing as testing
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'keras_sanitize' has no attribute {name!r}")
-    module = importlib.import_module(target[0])
+    module = _importlib.import_module(target[0])
     value = module if target[1] is None else getattr(module, target[1])
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # the public names, not the helpers and submodules imported to build them
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})
 
 
 # A saved .keras model holding ks.layers must load (safe_mode=True) right after
 # `import keras_sanitize`; Keras only finds registered classes. Registering needs
 # Keras, so do it only when Keras is already imported (the import stays light).
 # (Otherwise touching `ks.layers`, `ks.wrap` or `ks.load_model` registers them.)
-if "keras" in sys.modules:
-    with contextlib.suppress(ImportError):  # a Keras without a usable backend
-        importlib.import_module("keras_sanitize.integrations.layers")
+if "keras" in _sys.modules:
+    with _contextlib.suppress(ImportError):  # a Keras without a usable backend
+        _importlib.import_module("keras_sanitize.integrations.layers")

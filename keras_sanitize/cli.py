@@ -37,11 +37,12 @@ from typing import Any, TextIO
 
 from keras_sanitize.errors import ConfigError, SanitizeError
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
+from keras_sanitize.registry import MODALITIES as _MODALITY_REGISTRY
 
 __all__ = ["EXIT_CLEAN", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_CLEAN, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-MODALITIES = ("text", "image", "audio", "tensor")
+MODALITIES = tuple(_MODALITY_REGISTRY)
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_FILES = 1_000_000
 _BAR_WIDTH = 30
@@ -119,7 +120,8 @@ def _check(path: Path, args: argparse.Namespace, pipeline: Any) -> Report:
     try:
         if pipeline is not None:
             return pipeline.run(value)  # type: ignore[no-any-return]
-        return validate(value, modality=modality)
+        checked: Report = validate(value, modality=modality)  # one file: never a batch
+        return checked
     except SanitizeError as exc:
         return _refused("core.refused", str(exc), modality)
     except Exception as exc:

@@ -9,9 +9,15 @@ either::
           ├── ConfigError(ValueError)       a bad argument, raised at construction
           ├── InputRejected(ValueError)     an input was refused; carries ``.report``
           ├── OutputRejected(ValueError)    a model output was refused; carries ``.report``
-          └── ArtifactError(ValueError)     hash mismatch or unsafe model file; ``.report``
+          ├── ArtifactError(ValueError)     hash mismatch or unsafe model file; ``.report``
+          ├── LibmagicMissing(RuntimeError) the system library behind type sniffing is absent
+          ├── Halt                          internal: a stage stopped the input (ctx.halt);
+          │                                 the pipeline turns it into a finding
+          └── HeaderError(ValueError)       internal: a media header could not be parsed;
+                                            the stage reading it turns it into a finding
 
-Nothing else escapes the library on bad *input*.
+Nothing else escapes the library on bad *input*; ``Halt`` and ``HeaderError`` never
+reach a caller at all.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactError",
     "ConfigError",
+    "Halt",
+    "HeaderError",
     "InputRejected",
+    "LibmagicMissing",
     "OutputRejected",
     "SanitizeError",
 ]
@@ -86,3 +95,24 @@ class OutputRejected(_ReportError):
 
 class ArtifactError(_ReportError):
     """A model artifact failed verification (hash mismatch) or scanning (unsafe file)."""
+
+
+class LibmagicMissing(SanitizeError, RuntimeError):
+    """libmagic (the system library behind python-magic) is not installed.
+
+    Stages that sniff bytes turn it into a ``*.libmagic_missing`` finding.
+    """
+
+
+class Halt(SanitizeError):
+    """Raised inside a stage (via :meth:`~keras_sanitize.Context.halt`) when the input cannot go on.
+
+    The pipeline catches it; it never reaches the caller.
+    """
+
+
+class HeaderError(SanitizeError, ValueError):
+    """A media header could not be parsed (truncated, inconsistent, unsupported).
+
+    Raised by the header parsers; the stage calling them reports a finding instead.
+    """

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from keras_sanitize.codes import RENAMED, current_code
+
 __all__ = ["Action", "Finding", "Report", "Severity", "echo"]
 
 
@@ -209,7 +211,9 @@ class Report:
         return tuple(f.code for f in self.findings)
 
     def has(self, code_prefix: str) -> bool:
-        """Whether any finding's code starts with ``code_prefix``."""
+        """Whether any finding's code starts with ``code_prefix`` (a renamed code's old name works)."""
+        if code_prefix in RENAMED:
+            code_prefix = current_code(code_prefix)
         return any(f.code.startswith(code_prefix) for f in self.findings)
 
     def to_dict(self, include_value: bool = False) -> dict[str, Any]:

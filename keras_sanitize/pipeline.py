@@ -1,6 +1,7 @@
 """Pipelines: an ordered list of stages for one modality, itself a stage.
 
-The loop is flat and small on purpose: each stage gets the previous stage's
+The loop (:func:`~keras_sanitize.stage.run_stages`, beside the stages it runs)
+is flat and small on purpose: each stage gets the previous stage's
 value and a fresh :class:`~keras_sanitize.stage.Context`; the first rejecting
 finding stops the run unless ``fail_fast=False``; a stage that raises is turned
 into a finding and the input is refused (fail closed), so ``run`` never raises
@@ -9,86 +10,25 @@ on bad input.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from keras_sanitize.config import register_stage
-from keras_sanitize.errors import ConfigError, InputRejected, SanitizeError
+from keras_sanitize.errors import ConfigError, InputRejected
 from keras_sanitize.findings import Action, Finding, Report, Severity, echo
-from keras_sanitize.stage import Context, Halt, Stage, check_choice, rejection_message
+from keras_sanitize.policy import load_policy_file
+from keras_sanitize.registry import (
+    MODALITIES,
+    deserialize_stage,
+    modality_module,
+    register_stage,
+    serialize_stage,
+)
+from keras_sanitize.stage import Context, Halt, Stage, check_choice, rejection_message, run_stages
 
-__all__ = ["Pipeline", "run_stages"]
+__all__ = ["Pipeline", "pipeline_from_preset", "run_stages"]
 
 _MODES = ("enforce", "monitor")
-
-
-def _call_stage(stage: Stage, value: Any, ctx: Context) -> tuple[Any, bool]:
-    """Run one stage; return ``(value, halted)``. Never raises on bad input."""
-    try:
-        return stage.process(value, ctx), False
-    except Halt:
-        return None, True
-    except SanitizeError as exc:
-        ctx.add(
-            "core.stage_refused",
-            f"stage {stage.name!r} refused the input: {exc}",
-            severity=Severity.HIGH,
-            fatal=True,
-        )
-        return None, True
-    except Exception as exc:
-        ctx.add(
-            "core.internal_error",
-            f"stage {stage.name!r} raised {type(exc).__name__} ({echo(str(exc))}) on this "
-            f"input; the input was refused to fail closed. This is a bug: please report it.",
-            severity=Severity.HIGH,
-            detail={"exception": type(exc).__name__},
-            fatal=True,
-        )
-        return None, True
-
-
-def run_stages(
-    stages: Sequence[Stage],
-    value: Any,
-    *,
-    modality: str | None = None,
-    index: int | None = None,
-    monitor: bool = False,
-    fail_fast: bool = True,
-    overrides: tuple[Mapping[str, Action], ...] = (),
-    sink: list[Finding] | None = None,
-) -> Report:
-    """Run ``stages`` in order on ``value`` and return a :class:`Report`.
-
-    ``overrides`` are enclosing pipelines' policies (outermost first); findings
-    are appended to ``sink`` as they happen when one is given.
-    """
-    findings: list[Finding] = [] if sink is None else sink
-    first = len(findings)
-    timings: dict[str, float] = {}
-    rejected = halted = False
-    for stage in stages:
-        ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
-        start = time.perf_counter()
-        value, halted = _call_stage(stage, value, ctx)
-        key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"
-        timings[key] = time.perf_counter() - start
-        rejected = rejected or ctx.rejected
-        if halted or (rejected and fail_fast):
-            break
-    ok = not rejected
-    return Report(
-        ok=ok,
-        # A refused input has no sanitized value: nobody should feed it on by mistake.
-        value=value if ok else None,
-        findings=tuple(findings[first:]),
-        timings=timings,
-        modality=modality,
-        index=index,
-    )
 
 
 @register_stage()
@@ -130,8 +70,6 @@ class Pipeline(Stage):
         if isinstance(stages, (str, bytes)) or not isinstance(stages, Iterable):
             raise ConfigError(f"Pipeline: stages must be a list of Stage. Received: {stages!r}")
         built = []
-        from keras_sanitize.config import deserialize_stage
-
         for i, stage in enumerate(stages):
             if isinstance(stage, Mapping):
                 stage = deserialize_stage(stage)
@@ -140,6 +78,9 @@ class Pipeline(Stage):
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)
         self.modality_name = modality
+        # What the pipeline is for: the given modality, else the one its stages agree on.
+        inner = {s.modality for s in self.stages} - {"any"}
+        self.modality = modality or (inner.pop() if len(inner) == 1 else "any")
         self.mode = check_choice("Pipeline", "mode", mode, _MODES)
         if not isinstance(fail_fast, bool):
             raise ConfigError(f"Pipeline: fail_fast must be a bool. Received: fail_fast={fail_fast!r}")
@@ -148,15 +89,10 @@ class Pipeline(Stage):
     # -- running ---------------------------------------------------------------
     def process(self, value: Any, ctx: Context) -> Any:
         """Run as a nested stage inside an outer pipeline, sharing its findings."""
-        report = self._run(
-            value,
-            index=ctx.index,
-            monitor=ctx.monitor,
-            overrides=ctx.overrides,
-            sink=ctx._sink,
+        inner = ctx.nested(self, policy=self.policy, monitor=self.mode == "monitor")
+        report = run_stages(
+            self.stages, value, modality=self.modality_name, fail_fast=self.fail_fast, parent=inner
         )
-        if not report.ok:
-            ctx.rejected = True
         if any(f.fatal for f in report.findings):
             raise Halt("nested pipeline halted")
         return report.value
@@ -168,7 +104,6 @@ class Pipeline(Stage):
         index: int | None,
         monitor: bool = False,
         overrides: tuple[Mapping[str, Action], ...] = (),
-        sink: list[Finding] | None = None,
     ) -> Report:
         return run_stages(
             self.stages,
@@ -178,7 +113,6 @@ class Pipeline(Stage):
             monitor=monitor or self.mode == "monitor",
             fail_fast=self.fail_fast,
             overrides=overrides + ((self.policy,) if self.policy else ()),
-            sink=sink,
         )
 
     def run(self, value: Any, *, index: int | None = None) -> Report:
@@ -209,8 +143,6 @@ class Pipeline(Stage):
 
     # -- config ----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        from keras_sanitize.config import serialize_stage
-
         config = super().get_config()
         config.update(
             {
@@ -229,10 +161,7 @@ class Pipeline(Stage):
             raise ConfigError(f"Pipeline.from_config needs a mapping. Received: {config!r}")
         cfg = dict(config)
         if "preset" in cfg:
-            from keras_sanitize.config import pipeline_from_preset
-
-            preset: Pipeline = pipeline_from_preset(cfg)
-            return preset
+            return pipeline_from_preset(cfg)
         if "stages" not in cfg:
             raise ConfigError(f"Pipeline config needs 'stages' or 'preset'. Received keys: {sorted(cfg)}")
         try:
@@ -243,8 +172,6 @@ class Pipeline(Stage):
     @classmethod
     def from_file(cls, path: str | Path) -> Pipeline:
         """Load a pipeline from a TOML or JSON policy file (see ``docs/policy.md``)."""
-        from keras_sanitize.config import load_policy_file
-
         return cls.from_config(load_policy_file(path))
 
     def _pickle_args(self) -> dict[str, Any]:
@@ -259,3 +186,41 @@ class Pipeline(Stage):
 
     def __len__(self) -> int:
         return len(self.stages)
+
+
+def pipeline_from_preset(config: Mapping[str, Any]) -> Pipeline:
+    """Build ``<modality>.default(**options)`` from ``{"preset": "text.default", ...}``.
+
+    Optional keys: ``options`` (keyword arguments of ``default``), ``mode``,
+    ``fail_fast``, ``policy`` (wrapped around the preset; it wins over the
+    stages' own policies), ``name``.
+    """
+    preset = config.get("preset")
+    allowed = {"preset", "options", "mode", "fail_fast", "policy", "name"}
+    extra = set(config) - allowed
+    if extra:
+        raise ConfigError(f"unknown keys in preset policy: {sorted(extra)}; allowed: {sorted(allowed)}")
+    modality, _, func = str(preset).partition(".")
+    if modality not in MODALITIES or func != "default":
+        raise ConfigError(
+            f"preset must be one of {[m + '.default' for m in MODALITIES]}. Received: preset={preset!r}"
+        )
+    options = config.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"preset options must be a table. Received: {options!r}")
+    try:
+        module = modality_module(modality)
+    except ImportError as exc:
+        raise ConfigError(f"preset {preset!r} is not available: {exc}") from None
+    try:
+        base = module.default(**dict(options))
+    except TypeError as exc:
+        raise ConfigError(f"{preset}: bad options {dict(options)!r}: {exc}") from None
+    return Pipeline(
+        [base],
+        modality=modality,
+        mode=config.get("mode", "enforce"),
+        fail_fast=config.get("fail_fast", True),
+        policy=config.get("policy"),
+        name=config.get("name"),
+    )

@@ -10,14 +10,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from keras_sanitize.errors import LibmagicMissing
+
 __all__ = ["LibmagicMissing", "sniff_mime"]
 
 _SNIFF_BYTES = 64 * 1024
 _local = threading.local()
-
-
-class LibmagicMissing(RuntimeError):
-    """libmagic (the system library behind python-magic) is not installed."""
 
 
 def _signature(head: bytes) -> str | None:

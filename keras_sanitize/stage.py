@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn
 
-from keras_sanitize.errors import ConfigError, InputRejected, SanitizeError
-from keras_sanitize.findings import Action, Finding, Report, Severity
+from keras_sanitize.codes import check_policy_key, current_code
+from keras_sanitize.errors import ConfigError, Halt, InputRejected, SanitizeError
+from keras_sanitize.findings import Action, Finding, Report, Severity, echo
 
 __all__ = [
     "Context",
@@ -34,17 +36,11 @@ __all__ = [
     "Verifier",
     "check_choice",
     "check_number",
+    "run_stages",
 ]
 
 _ACTIONS = frozenset(a.value for a in Action)
 _CODE_RE = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*)$")
-
-
-class Halt(SanitizeError):
-    """Raised inside a stage (via :meth:`Context.halt`) when the input cannot go on.
-
-    The pipeline catches it; it never reaches the caller.
-    """
 
 
 class Context:
@@ -55,7 +51,7 @@ class Context:
     :meth:`halt`.
     """
 
-    __slots__ = ("_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
+    __slots__ = ("_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
 
     def __init__(
         self,
@@ -74,6 +70,53 @@ class Context:
         self.overrides = overrides
         self.rejected = False
         self._sink = sink
+        self._parent: Context | None = None
+
+    def nested(
+        self, stage: Stage, *, policy: Mapping[str, Action] | None = None, monitor: bool = False
+    ) -> Context:
+        """A context for ``stage`` run *inside* this one (a nested pipeline, a per-input guard).
+
+        It shares this call's findings, item index, mode and enclosing policies
+        (plus ``policy``, which then wins over the nested stage's own; and
+        ``monitor``); a rejection in it also rejects this call.
+        """
+        overrides = self.overrides + ((policy,) if policy else ())
+        child = Context(
+            stage.name,
+            stage.policy,
+            self._sink,
+            index=self.index,
+            monitor=self.monitor or monitor,
+            overrides=overrides,
+        )
+        child._parent = self
+        return child
+
+    @property
+    def position(self) -> int:
+        """How many findings this call (and its enclosing calls) recorded so far."""
+        return len(self._sink)
+
+    def since(self, start: int) -> tuple[Finding, ...]:
+        """The findings recorded after :attr:`position` was ``start``."""
+        return tuple(self._sink[start:])
+
+    def annotate(self, since: int, detail: Mapping[str, Any]) -> None:
+        """Merge ``detail`` into every finding recorded after :attr:`position` was ``since``."""
+        for i in range(since, len(self._sink)):
+            f = self._sink[i]
+            self._sink[i] = f.with_(detail={**f.detail, **detail})
+
+    def reject(self) -> None:
+        """Mark the input refused (and every enclosing call) without a new finding.
+
+        For a stage that refuses on a nested stage's findings, which are already recorded.
+        """
+        ctx: Context | None = self
+        while ctx is not None:
+            ctx.rejected = True
+            ctx = ctx._parent
 
     def action_for(self, code: str, default: Action | str) -> Action:
         """Resolve the action of ``code``.
@@ -124,7 +167,7 @@ class Context:
             fatal=fatal,
         )
         if act is Action.REJECT:
-            self.rejected = True
+            self.reject()
         self._sink.append(finding)
         return finding
 
@@ -165,6 +208,8 @@ def _parse_policy(policy: Mapping[str, Any] | None, owner: str) -> dict[str, Act
                 f"{owner}: policy keys must be dotted finding codes like 'text.bidi' or '*'. "
                 f"Received: {code!r}"
             )
+        check_policy_key(code, owner)
+        code = current_code(code)
         if str(getattr(action, "value", action)) not in _ACTIONS:
             raise ConfigError(
                 f"{owner}: policy[{code!r}] must be one of {sorted(_ACTIONS)}. Received: {action!r}"
@@ -192,7 +237,9 @@ class Stage:
     """
 
     kind: ClassVar[str] = "stage"
-    modality: ClassVar[str] = "any"
+    #: the modality this stage is for; ``"any"`` for generic stages. A class
+    #: attribute for stages; a :class:`~keras_sanitize.Pipeline` sets it per instance.
+    modality: str = "any"
 
     def __init__(self, *, name: str | None = None, policy: Mapping[str, Any] | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
@@ -219,8 +266,6 @@ class Stage:
 
     def run(self, value: Any, *, index: int | None = None) -> Report:
         """Run this stage alone on ``value``; never raises on bad input."""
-        from keras_sanitize.pipeline import run_stages
-
         return run_stages((self,), value, modality=self.modality, index=index)
 
     def __call__(self, value: Any) -> Any:
@@ -284,6 +329,82 @@ def _unpickle_stage(cls: type[Stage], args: dict[str, Any]) -> Stage:
 def _init_params(cls: type) -> tuple[str, ...]:
     params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
     return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+# -- the fail-closed loop every pipeline (and a lone stage's run) goes through --
+
+
+def _call_stage(stage: Stage, value: Any, ctx: Context) -> tuple[Any, bool]:
+    """Run one stage; return ``(value, halted)``. Never raises on bad input."""
+    try:
+        return stage.process(value, ctx), False
+    except Halt:
+        return None, True
+    except SanitizeError as exc:
+        ctx.add(
+            "core.stage_refused",
+            f"stage {stage.name!r} refused the input: {exc}",
+            severity=Severity.HIGH,
+            fatal=True,
+        )
+        return None, True
+    except Exception as exc:
+        ctx.add(
+            "core.internal_error",
+            f"stage {stage.name!r} raised {type(exc).__name__} ({echo(str(exc))}) on this "
+            f"input; the input was refused to fail closed. This is a bug: please report it.",
+            severity=Severity.HIGH,
+            detail={"exception": type(exc).__name__},
+            fatal=True,
+        )
+        return None, True
+
+
+def run_stages(
+    stages: Sequence[Stage],
+    value: Any,
+    *,
+    modality: str | None = None,
+    index: int | None = None,
+    monitor: bool = False,
+    fail_fast: bool = True,
+    overrides: tuple[Mapping[str, Action], ...] = (),
+    sink: list[Finding] | None = None,
+    parent: Context | None = None,
+) -> Report:
+    """Run ``stages`` in order on ``value`` and return a :class:`Report`.
+
+    ``overrides`` are enclosing pipelines' policies (outermost first); findings
+    are appended to ``sink`` as they happen when one is given. With ``parent``
+    (the context of an enclosing stage call) the stages run nested in it:
+    they share its findings, index, mode and policies, and refuse through it.
+    """
+    findings: list[Finding] = [] if sink is None else sink
+    first = parent.position if parent is not None else len(findings)
+    timings: dict[str, float] = {}
+    rejected = halted = False
+    for stage in stages:
+        if parent is not None:
+            ctx = parent.nested(stage)
+        else:
+            ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
+        start = time.perf_counter()
+        value, halted = _call_stage(stage, value, ctx)
+        key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"
+        timings[key] = time.perf_counter() - start
+        rejected = rejected or ctx.rejected
+        if halted or (rejected and fail_fast):
+            break
+    ok = not rejected
+    return Report(
+        ok=ok,
+        # A refused input has no sanitized value: nobody should feed it on by mistake.
+        value=value if ok else None,
+        findings=parent.since(first) if parent is not None else tuple(findings[first:]),
+        timings=timings,
+        modality=modality,
+        index=index,
+    )
 
 
 class Validator(Stage):

@@ -241,7 +241,8 @@ def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
                 cat = gettext.GNUTranslations(fh)
         except Exception:
             continue
-        for v in cat._catalog.values():
+        catalog: dict[object, object] = getattr(cat, "_catalog", {})  # the parsed messages (private)
+        for v in catalog.values():
             if isinstance(v, str) and 20 <= len(v) <= 2000 and "%" not in v:
                 by_lang.setdefault(lang, set()).add(v.strip())
     return by_lang

@@ -386,9 +386,10 @@ def main() -> None:
         "test_datasets": list(data.TEST), "validation": scorer.validation,
         "strict_threshold": scorer.strict_threshold,
     }  # fmt: skip
+    arrays: dict[str, Any] = dict(scorer.weights)  # savez's typed **kwds do not fit a dict of arrays
     np.savez_compressed(
         OUT / "injection_model.npz",
-        **scorer.weights,
+        **arrays,
         platt=np.array([scorer.a, scorer.b], dtype=np.float64),
         threshold=np.array(scorer.threshold, dtype=np.float64),
         window=np.array(WINDOW, dtype=np.int64),

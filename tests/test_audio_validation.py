@@ -169,15 +169,15 @@ def test_signal_findings_warn_with_measured_values() -> None:
 
 def test_format_allowlist_and_declared_type() -> None:
     mp3ish = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(100)
-    assert rejects(run(mp3ish)) == {"audio.format"}
+    assert rejects(run(mp3ish)) == {"audio.format_not_allowed"}
     wav = synth.encode(SPEECH, RATE, "WAV", "PCM_16")
     report = run({"data": wav, "filename": "voice.mp3", "content_type": "audio/mpeg"})
-    assert report.ok and report.codes == ("audio.type_mismatch",)
+    assert report.ok and report.codes == ("audio.declared_type_mismatch",)
     assert "'voice.mp3'" in report.findings[0].message
     assert run({"data": wav, "filename": "voice.WAV", "content_type": "audio/wav"}).codes == ()
-    assert rejects(run(b"<svg onload=alert(1)>")) == {"audio.format"}
-    assert rejects(run(b"\x00" * 100)) == {"audio.format"}
-    assert rejects(run(synth.encode(SPEECH, RATE, "AIFF"))) == {"audio.format"}
+    assert rejects(run(b"<svg onload=alert(1)>")) == {"audio.format_not_allowed"}
+    assert rejects(run(b"\x00" * 100)) == {"audio.format_not_allowed"}
+    assert rejects(run(synth.encode(SPEECH, RATE, "AIFF"))) == {"audio.format_not_allowed"}
     assert run(synth.encode(SPEECH, RATE, "AIFF"), formats=["aiff"]).ok
 
 
@@ -201,7 +201,7 @@ def test_validate_dispatches_audio_bytes() -> None:
     ogg = ks.validate(synth.encode(SPEECH, RATE, "OGG", "VORBIS"))
     assert ogg.ok and ogg.modality == "audio"
     aiff = ks.validate(synth.encode(SPEECH, RATE, "AIFF"))
-    assert aiff.modality == "audio" and rejects(aiff) == {"audio.format"}  # AIFF is opt-in
+    assert aiff.modality == "audio" and rejects(aiff) == {"audio.format_not_allowed"}  # AIFF is opt-in
 
 
 def test_header_limits_without_decoding_on_clips() -> None:

@@ -258,10 +258,13 @@ def test_validate_dispatches_arrays_to_tensor() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(hostile_values())
 def test_validate_never_raises(value: Any) -> None:
-    report = ks.validate(value)
-    assert isinstance(report, ks.Report)
-    assert "core.internal_error" not in report.codes, str(report)
-    json.dumps(report.to_dict())
+    result = ks.validate(value)
+    # a list of str/bytes is a batch: one report per item
+    reports = result if isinstance(result, list) else [result]
+    for report in reports:
+        assert isinstance(report, ks.Report)
+        assert "core.internal_error" not in report.codes, str(report)
+        json.dumps(report.to_dict())
 
 
 def test_user_stage_passes_the_harness() -> None:
@@ -269,3 +272,31 @@ def test_user_stage_passes_the_harness() -> None:
 
     check_stage(Upper(), ["abc", "ABC", ""], max_examples=40)
     check_stage(NoBang(), ["a!", "b"], max_examples=40)
+
+
+def test_context_nested_shares_findings_and_propagates_rejection() -> None:
+    class Refuse(ks.Validator):
+        def check(self, value: Any, ctx: ks.Context) -> None:
+            ctx.add("core.test_refuse", "refused for the test")
+
+    sink: list[ks.Finding] = []
+    outer = Refuse(name="outer").context(sink)
+    inner = outer.nested(Refuse(name="inner"), policy={"core": ks.Action.WARN})
+    start = outer.position
+    Refuse(name="inner").process("x", inner)
+    assert outer.position == start + 1
+    assert sink[0].stage == "inner" and sink[0].action is ks.Action.WARN  # the policy won
+    assert not outer.rejected
+    inner2 = outer.nested(Refuse(name="inner2"))
+    Refuse().process("x", inner2)
+    assert inner2.rejected and outer.rejected
+    outer.annotate(start, {"input": "a"})
+    assert all(f.detail["input"] == "a" for f in outer.since(start))
+
+
+def test_pipeline_modality_is_given_or_agreed_by_its_stages() -> None:
+    assert ks.tensor.default().modality == "tensor"
+    assert ks.Pipeline(ks.tensor.default().stages).modality == "tensor"
+    assert ks.Pipeline(ks.tensor.default().stages).modality_name is None
+    assert ks.Pipeline([]).modality == "any"
+    assert ks.Pipeline([], modality="text").modality == "text"

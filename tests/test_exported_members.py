@@ -12,7 +12,7 @@ import keras_sanitize as ks
 PUBLIC = {
     "Action", "ArtifactError", "ConfigError", "Context", "Encoder", "Filter", "Finding",
     "InputRejected", "OutputRejected", "Pipeline", "Report", "SanitizeError", "Severity",
-    "Stage", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
+    "Stage", "Upload", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sanitize",
     "scale", "serialize_stage", "tensor", "testing", "text", "validate", "wrap",
 }  # fmt: skip
@@ -43,3 +43,16 @@ def test_import_is_light_and_needs_no_backend() -> None:
         "assert ks.validate('hello').ok\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_all_equals_the_public_namespace() -> None:
+    """``dir(ks)`` shows the public names only; nothing public-looking is left out of ``__all__``."""
+    shown = {n for n in dir(ks) if not n.startswith("_")}
+    assert shown == set(ks.__all__) - {"__version__"}
+    import types
+
+    for name, value in vars(ks).items():
+        if name.startswith("_") or name in ks.__all__:
+            continue
+        # what the package's own imports leave behind may only be its submodules
+        assert isinstance(value, types.ModuleType) and value.__name__ == f"keras_sanitize.{name}", name

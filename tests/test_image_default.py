@@ -47,7 +47,7 @@ def test_default_array_output_shape_and_range() -> None:
     pipe = ks.image.default(size=(224, 224), value_range=(-1, 1), layout="CHW", batch=True)
     value = pipe(_samples.jpeg(_samples.gradient(640, 480)))
     assert value.shape == (1, 3, 224, 224) and value.min() >= -1.0 and value.max() <= 1.0
-    gray = ks.image.default(size=(28, 28), mode="L")(_samples.png())
+    gray = ks.image.default(size=(28, 28), color_mode="L")(_samples.png())
     assert gray.shape == (28, 28, 1)
 
 

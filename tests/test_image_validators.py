@@ -70,7 +70,7 @@ def test_svg_can_never_be_allowed() -> None:
 
 def test_byte_budget_and_empty() -> None:
     report = ImageFormat(max_bytes=100).run(_samples.jpeg())
-    assert report.codes == ("image.too_large",)
+    assert report.codes == ("image.too_many_bytes",)
     assert "limit is 100 (max_bytes)" in report.findings[0].message
     assert ImageFormat().run(b"").codes == ("image.empty",)
     assert ImageFormat().run("not bytes").codes == ("image.not_image",)

@@ -131,7 +131,7 @@ def test_feature_squeezing_detects_fgsm_on_a_trained_keras_model() -> None:
     assert detection > 0.8 and detection > fpr + 0.5, (detection, fpr)
 
     # The same detector as the last stage of the image pipeline.
-    pipe = ks.image.default(size=(16, 16), mode="L", detector=det)
+    pipe = ks.image.default(size=(16, 16), color_mode="L", detector=det)
     benign_png = Image.fromarray((x_test[0, :, :, 0] * 255).round().astype(np.uint8))
     assert pipe.run(benign_png).codes in ((), ("image.adversarial",))
     flagged = [pipe.run(np.asarray(x)).ok for x in x_adv[fooled][:20]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
+from types import MappingProxyType
 from typing import Any
 
 from keras_sanitize.findings import Action, Severity, echo
@@ -43,10 +44,10 @@ _NON_MODELLING_SHORT = frozenset(api.rsplit(".", 1)[1] for api in NON_MODELLING_
 #: Python built-ins a ``builtins`` function reference must never name (exec, eval, open, ...).
 PYTHON_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_") or n == "__import__")
 #: Layers that run code or load files outside the model by design.
-UNSAFE_LAYERS = {
+UNSAFE_LAYERS = MappingProxyType({
     "TFSMLayer": "loads an external TensorFlow SavedModel whose graph can run arbitrary ops",
     "TorchModuleWrapper": "holds a torch.save() pickle that runs code when unpickled (CVE-2025-49655)",
-}
+})
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _FILE_KEYS = frozenset({"vocabulary", "merges", "proto", "vocabulary_file", "vocab_file", "idf_weights"})
 _SKIP_STR_KEYS = frozenset({"name", "class_name", "registered_name", "code"})

@@ -16,7 +16,7 @@ signal, before resampling.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage, check_number
@@ -32,8 +32,26 @@ from ._common import (
     DEFAULT_MAX_SECONDS,
     DEFAULT_MIN_RATE,
 )
+from .encoders import DEFAULT_MAX_DECODE_SECONDS
+from .filters import DEFAULT_CUTOFF_HZ
 
-__all__ = ["Clip", "default", "encoders", "filters", "validators", "verifiers"]
+__all__ = [
+    "DEFAULT_CODECS",
+    "DEFAULT_CUTOFF_HZ",
+    "DEFAULT_FORMATS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_CHANNELS",
+    "DEFAULT_MAX_DECODE_SECONDS",
+    "DEFAULT_MAX_RATE",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_MIN_RATE",
+    "Clip",
+    "default",
+    "encoders",
+    "filters",
+    "validators",
+    "verifiers",
+]
 
 
 def default(
@@ -42,10 +60,10 @@ def default(
     channels: int | None = 1,
     layout: str = "T",
     length: int | None = None,
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    codecs: Iterable[str] = DEFAULT_CODECS,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    formats: Any = DEFAULT_FORMATS,
-    codecs: Any = DEFAULT_CODECS,
     max_channels: int = DEFAULT_MAX_CHANNELS,
     min_rate: int = DEFAULT_MIN_RATE,
     max_rate: int = DEFAULT_MAX_RATE,
@@ -56,6 +74,8 @@ def default(
     resample_quality: str = "HQ",
     array_rate: int | None = None,
     max_decode_seconds: float = encoders.DEFAULT_MAX_DECODE_SECONDS,
+    policy: Mapping[str, str] | None = None,
+    mode: str = "enforce",
 ) -> Pipeline:
     """A strict audio pipeline ending in float32 audio at ``sample_rate``.
 
@@ -76,6 +96,8 @@ def default(
         length: pad or cut to exactly this many frames at ``sample_rate``.
         max_seconds, max_bytes, max_channels, min_rate, max_rate: input limits.
         formats, codecs: allowlists of containers and sample formats.
+        policy: finding code -> action for the whole pipeline.
+        mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
         ultrasonic: run the ultrasonic verifier (before resampling).
         remove_dc: subtract DC offsets above 1e-4.
         normalize: ``None``, ``"peak"`` or ``"rms"``.
@@ -133,4 +155,4 @@ def default(
         filters.TrimPad(length=length, max_length=max(max_length, 1) if max_length is not None else None)
     )
     stages.append(encoders.ToArray(layout=layout))
-    return Pipeline(stages, modality="audio", name="audio_default")
+    return Pipeline(stages, modality="audio", name="audio_default", policy=policy, mode=mode)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from keras_sanitize.findings import echo
 from keras_sanitize.stage import Context
+from keras_sanitize.upload import Upload
 
 __all__ = ["Clip", "as_clip", "raw_bytes", "shape_and_rate"]
 
@@ -102,32 +102,14 @@ class Clip:
 def raw_bytes(value: Any) -> tuple[bytes | None, str | None, str | None]:
     """Split an input into ``(data, declared_name, declared_mime)``.
 
-    Bytes-like values carry no declaration; a mapping ``{"data": bytes,
-    "filename": str, "content_type": str}`` (what web frameworks hand over)
-    carries both. Anything else gives ``(None, None, None)``.
+    Bytes-like values carry no declaration; a :class:`~keras_sanitize.Upload` or a
+    mapping ``{"data": bytes, "filename": str, "content_type": str}`` (what web
+    frameworks hand over) carries both. Anything else gives ``(None, None, None)``.
     """
-    if isinstance(value, bytes):
-        return value, None, None
-    if isinstance(value, (bytearray, memoryview)):
-        try:
-            return bytes(value), None, None
-        except (TypeError, ValueError, BufferError):
-            return None, None, None
-    if isinstance(value, Mapping):
-        data = value.get("data")
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            name = value.get("filename")
-            mime = value.get("content_type")
-            try:
-                blob = bytes(data)
-            except (TypeError, ValueError, BufferError):
-                return None, None, None
-            return (
-                blob,
-                name if isinstance(name, str) else None,
-                mime if isinstance(mime, str) else None,
-            )
-    return None, None, None
+    up = Upload.of(value)
+    if up is None:
+        return None, None, None
+    return up.data, up.filename, up.content_type
 
 
 def as_clip(value: Any, ctx: Context, code: str = "audio.not_decoded") -> Clip:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
@@ -58,7 +59,7 @@ DEFAULT_MAX_CHANNELS: int = 2
 DEFAULT_MIN_RATE: int = 8000
 DEFAULT_MAX_RATE: int = 192000
 
-MIME_FORMATS: dict[str, str] = {
+MIME_FORMATS: Mapping[str, str] = MappingProxyType({
     "audio/x-wav": "wav",
     "audio/wav": "wav",
     "audio/wave": "wav",
@@ -77,15 +78,15 @@ MIME_FORMATS: dict[str, str] = {
     "audio/x-mpeg": "mp3",
     "audio/x-aiff": "aiff",
     "audio/aiff": "aiff",
-}
-FORMAT_MIMES: dict[str, str] = {
+})
+FORMAT_MIMES: Mapping[str, str] = MappingProxyType({
     "wav": "audio/x-wav",
     "flac": "audio/flac",
     "ogg": "audio/ogg",
     "aiff": "audio/x-aiff",
     "mp3": "audio/mpeg",
-}
-EXT_FORMATS: dict[str, str] = {
+})
+EXT_FORMATS: Mapping[str, str] = MappingProxyType({
     "wav": "wav",
     "wave": "wav",
     "flac": "flac",
@@ -96,7 +97,7 @@ EXT_FORMATS: dict[str, str] = {
     "aif": "aiff",
     "aiff": "aiff",
     "aifc": "aiff",
-}
+})
 
 
 def detect_format(data: bytes) -> tuple[str | None, str]:
@@ -138,7 +139,7 @@ def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderIn
         ctx.halt("audio.libmagic_missing", str(exc))
     if fmt is None or fmt not in formats:
         ctx.halt(
-            "audio.format",
+            "audio.format_not_allowed",
             f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
             f"{echo(data[:12])}",
         )

@@ -3,8 +3,9 @@
 These read only the few bytes that describe the stream (rate, channels, sample
 format, declared length) so that limits can be enforced *before* libsndfile
 sees the bytes. They never allocate anything proportional to a declared size,
-loop a bounded number of times, and raise :class:`HeaderError` (a private
-exception the stages turn into findings) on anything they cannot make sense of.
+loop a bounded number of times, and raise
+:class:`~keras_sanitize.errors.HeaderError` (the stages turn it into findings) on
+anything they cannot make sense of.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 import re
 import struct
 from dataclasses import dataclass
+
+from keras_sanitize.errors import HeaderError
 
 __all__ = ["HeaderError", "HeaderInfo", "clean_error", "container_of", "parse_header"]
 
@@ -30,10 +33,6 @@ def clean_error(exc: BaseException) -> str:
 _MAX_CHUNKS = 512
 #: an Ogg page is at most 27 + 255 + 255 * 255 bytes.
 _OGG_MAX_PAGE = 65307
-
-
-class HeaderError(ValueError):
-    """The header is malformed; the message names what and where."""
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class ByteBudget(Validator):
                 severity=Severity.MEDIUM,
             )
         elif size > self.max_bytes:
-            ctx.add(
+            ctx.halt(
                 "audio.too_many_bytes",
                 f"audio input is {size} bytes; limit is {self.max_bytes} (max_bytes). Send a shorter "
                 f"or compressed clip, or raise max_bytes.",
@@ -108,12 +108,12 @@ class FormatAllowlist(Validator):
     A cheap signature check recognises WAV, FLAC, Ogg, AIFF and ID3-tagged MP3;
     libmagic answers for anything else. When the input is a mapping with a
     ``filename`` or ``content_type``, a declaration that disagrees with the
-    sniffed format is reported (``audio.type_mismatch``, a warning by default:
+    sniffed format is reported (``audio.declared_type_mismatch``, a warning by default:
     the sniffed format is the one decoded).
 
     Example:
         >>> FormatAllowlist().run(b"ID3\\x04\\x00\\x00\\x00\\x00\\x00\\x00" + bytes(64)).codes
-        ('audio.format',)
+        ('audio.format_not_allowed',)
     """
 
     modality = "audio"
@@ -133,7 +133,7 @@ class FormatAllowlist(Validator):
         if fmt not in self.formats:
             what = f"{fmt} audio" if fmt else f"{sniffed} (not a known audio format)"
             ctx.add(
-                "audio.format",
+                "audio.format_not_allowed",
                 f"audio format must be one of {list(self.formats)}; the bytes are {what}, starting "
                 f"{echo(data[:12])}. Convert the file, or allow the format with formats=.",
                 severity=Severity.HIGH,
@@ -150,7 +150,7 @@ class FormatAllowlist(Validator):
         if declared:
             verb = "do" if len(declared) > 1 else "does"
             ctx.add(
-                "audio.type_mismatch",
+                "audio.declared_type_mismatch",
                 f"declared {' and '.join(declared)} {verb} not match the sniffed format {fmt} ({sniffed}); "
                 f"the bytes decide. Fix the uploader's name or content type.",
                 severity=Severity.LOW,
@@ -206,7 +206,8 @@ class HeaderLimits(Validator):
             if not data:
                 return
             info = read_header(data, self.formats, ctx)
-            self._limits(ctx, info.rate, info.channels, info.seconds, f"{info.container} header declares")
+            # a lying header is reported before a limit halts on what it declares
+            self._consistency(ctx, info, len(data))
             if info.codec not in self.codecs:
                 ctx.add(
                     "audio.codec",
@@ -215,7 +216,7 @@ class HeaderLimits(Validator):
                     severity=Severity.HIGH,
                     detail={"codec": info.codec},
                 )
-            self._consistency(ctx, info, len(data))
+            self._limits(ctx, info.rate, info.channels, info.seconds, f"{info.container} header declares")
             return
         shape_rate = shape_and_rate(value)
         if shape_rate is not None:
@@ -245,7 +246,7 @@ class HeaderLimits(Validator):
                 detail={"channels": channels},
             )
         if seconds is not None and seconds > self.max_seconds:
-            ctx.add(
+            ctx.halt(
                 "audio.too_long",
                 f"duration must be at most {self.max_seconds:g} s (max_seconds); {who} {seconds:.6g} s",
                 severity=Severity.HIGH,

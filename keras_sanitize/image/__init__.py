@@ -18,21 +18,33 @@ Pipeline of :func:`default`, in order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from keras_sanitize._compat import deprecated_positional, warn_deprecated
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Report
 from keras_sanitize.image import encoders, filters, validators, verifiers
 from keras_sanitize.image._decode import DEFAULT_FORMATS, DEFAULT_MODES
-from keras_sanitize.image._limits import check_formats, check_size
+from keras_sanitize.image._limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SIDE,
+    check_formats,
+    check_size,
+)
 from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage, check_choice
 
 __all__ = [
     "DEFAULT_FORMATS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_SIDE",
     "DEFAULT_MODES",
     "ImageUpload",
     "default",
@@ -44,11 +56,17 @@ __all__ = [
 ]
 
 
+#: colour modes the deprecated ``default(mode=...)`` spelling may name (Pillow's)
+_COLOR_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F", "I;16"})
+_PIPELINE_MODES = ("enforce", "monitor")
+
+
+@deprecated_positional("output")
 def default(
     size: Sequence[int] | None = None,
-    output: str = "array",
     *,
-    mode: str = "RGB",
+    output: str = "array",
+    color_mode: str = "RGB",
     dtype: str = "float32",
     value_range: Sequence[float] = (0.0, 1.0),
     mean: Sequence[float] | float | None = None,
@@ -67,7 +85,8 @@ def default(
     keep_icc: bool = False,
     reencode_format: str = "png",
     detector: Stage | None = None,
-    policy: dict[str, str] | None = None,
+    policy: Mapping[str, str] | None = None,
+    mode: str = "enforce",
 ) -> Pipeline:
     """A strict image pipeline: image bytes (or a PIL image / uint8 array) to an array or clean bytes.
 
@@ -76,8 +95,8 @@ def default(
             original size (still capped by ``max_pixels``).
         output: ``"array"`` (what the model takes) or ``"bytes"`` (re-encoded to
             ``reencode_format``; nothing outside the pixels survives).
-        mode, dtype, value_range, mean, std, layout, batch: see
-            :class:`~encoders.ToArray`.
+        color_mode, dtype, value_range, mean, std, layout, batch: see
+            :class:`~encoders.ToArray` (its ``mode``).
         resample: resampling filter name (see :data:`encoders.RESAMPLING`).
         crop_to_aspect_ratio, pad_to_aspect_ratio: keep the aspect ratio when
             resizing by centre-cropping, or by padding with ``background``
@@ -90,6 +109,9 @@ def default(
             :class:`~verifiers.FeatureSqueezing`).
         policy: finding code -> action for the whole pipeline, e.g.
             ``{"image.metadata_markup": "reject"}``.
+        mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
+            A colour mode here (``mode="L"``) is the deprecated spelling of
+            ``color_mode``.
 
     Example:
         >>> import io, keras_sanitize as ks
@@ -102,6 +124,9 @@ def default(
         ('image.trailing_data',)
     """
     owner = "image.default"
+    if mode not in _PIPELINE_MODES and isinstance(mode, str) and mode in _COLOR_MODES:
+        warn_deprecated(f"image.default(mode={mode!r}) is a colour mode: use color_mode={mode!r}")
+        color_mode, mode = mode, "enforce"
     check_choice(owner, "output", output, ("array", "bytes"))
     size_t = check_size(owner, size)
     fmts = check_formats(owner, formats)
@@ -120,7 +145,7 @@ def default(
             encoders.Resize(
                 size_t,
                 resample=resample,
-                mode=mode,
+                mode=color_mode,
                 crop_to_aspect_ratio=crop_to_aspect_ratio,
                 pad_to_aspect_ratio=pad_to_aspect_ratio,
                 pad_color=background,
@@ -134,7 +159,13 @@ def default(
     else:
         stages.extend(resize)
         to_array = encoders.ToArray(
-            mode=mode, dtype=dtype, value_range=value_range, mean=mean, std=std, layout=layout, batch=batch
+            mode=color_mode,
+            dtype=dtype,
+            value_range=value_range,
+            mean=mean,
+            std=std,
+            layout=layout,
+            batch=batch,
         )
         stages.append(to_array)
         stages.append(verifiers.ContentStats(value_range=to_array.bounds()))
@@ -142,7 +173,7 @@ def default(
             if not isinstance(detector, Stage):
                 raise ConfigError(f"{owner}: detector must be a Stage. Received: detector={detector!r}")
             stages.append(detector)
-    return Pipeline(stages, modality="image", name="image_default", policy=policy)
+    return Pipeline(stages, modality="image", name="image_default", policy=policy, mode=mode)
 
 
 def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:

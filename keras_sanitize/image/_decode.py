@@ -24,17 +24,19 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context
+from keras_sanitize.upload import Upload
 
 #: image types Pillow may open by default.
 DEFAULT_FORMATS: tuple[str, ...] = ("image/gif", "image/jpeg", "image/png", "image/webp")
 #: MIME type -> the only Pillow plugins allowed to parse it.
-PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = {
+PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "image/jpeg": ("JPEG",),
     "image/png": ("PNG",),
     "image/gif": ("GIF",),
@@ -49,7 +51,7 @@ PILLOW_FORMATS: Mapping[str, tuple[str, ...]] = {
     "image/x-portable-anymap": ("PPM",),
     "image/x-tga": ("TGA",),
     "image/vnd.microsoft.icon": ("ICO",),
-}
+})
 #: never allowed: not raster images, or documents that can carry script.
 REFUSED_FORMATS: frozenset[str] = frozenset(
     {"image/svg+xml", "image/svg", "image/x-eps", "application/postscript"}
@@ -159,10 +161,8 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 def as_bytes(value: Any) -> bytes | None:
-    """The bytes of a bytes-like value or an ImageUpload, else ``None``."""
-    from keras_sanitize.image._types import ImageUpload
-
-    if isinstance(value, ImageUpload):
+    """The bytes of a bytes-like value or an :class:`~keras_sanitize.Upload`, else ``None``."""
+    if isinstance(value, Upload):
         value = value.data
     if isinstance(value, bytes):
         return value

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -105,7 +106,7 @@ def svg_script() -> bytes:
     return b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 
 
-SAMPLES: dict[str, Callable[[], bytes]] = {
+SAMPLES: Mapping[str, Callable[[], bytes]] = MappingProxyType({
     "gradient.jpg": lambda: jpeg(gradient(64, 48)),
     "gradient.png": lambda: png(gradient(64, 48)),
     "text_script.png": png_text_script,
@@ -116,4 +117,4 @@ SAMPLES: dict[str, Callable[[], bytes]] = {
     "transparent.png": transparent_png,
     "truncated.png": truncated_png,
     "script.svg": svg_script,
-}
+})

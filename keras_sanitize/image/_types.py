@@ -1,18 +1,18 @@
-"""The upload value: image bytes with the name and type the client declared."""
+"""The image upload value (a :class:`~keras_sanitize.Upload` kept under its image name)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from keras_sanitize.upload import Upload
 
 __all__ = ["ImageUpload"]
 
 
-@dataclass(frozen=True)
-class ImageUpload:
-    """Image bytes plus what the client *claimed* they are.
+class ImageUpload(Upload):
+    """Image bytes plus what the client *claimed* they are (an :class:`~keras_sanitize.Upload`).
 
     The claim is never trusted: :class:`~keras_sanitize.image.validators.ImageFormat`
-    sniffs the real type from the bytes and reports a disagreement.
+    sniffs the real type from the bytes and reports a disagreement. Any
+    :class:`~keras_sanitize.Upload` works the same in the image pipeline.
 
     Example:
         >>> import keras_sanitize as ks
@@ -20,13 +20,3 @@ class ImageUpload:
         >>> up.filename
         'cat.png'
     """
-
-    data: bytes
-    filename: str | None = None
-    content_type: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"ImageUpload(<{len(self.data)} bytes>, filename={self.filename!r}, "
-            f"content_type={self.content_type!r})"
-        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -52,14 +53,14 @@ from keras_sanitize.stage import Context, Encoder, check_choice, check_number
 __all__ = ["RESAMPLING", "Decode", "Reencode", "Resize", "ToArray"]
 
 #: resampling filter names -> Pillow filters.
-RESAMPLING = {
+RESAMPLING = MappingProxyType({
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
     "hamming": Image.Resampling.HAMMING,
-}
+})
 
 
 @image_stage

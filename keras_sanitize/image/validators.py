@@ -44,9 +44,9 @@ from keras_sanitize.image._limits import (
     check_modes,
     image_stage,
 )
-from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context, Validator, check_number
+from keras_sanitize.upload import Upload
 
 __all__ = [
     "DEFAULT_BIT_DEPTHS",
@@ -136,7 +136,7 @@ class ImageFormat(Validator):
         data = _need_bytes(ctx, value)
         if len(data) > self.max_bytes:
             ctx.halt(
-                "image.too_large",
+                "image.too_many_bytes",
                 f"the image has {len(data)} bytes; limit is {self.max_bytes} (max_bytes)",
                 detail={"bytes": len(data), "limit": self.max_bytes},
             )
@@ -153,10 +153,10 @@ class ImageFormat(Validator):
                 severity=Severity.HIGH,
                 detail={"mime": mime, "head": echo(data[:16])},
             )
-        if isinstance(value, ImageUpload):
+        if isinstance(value, Upload):
             self._check_declared(value, mime, ctx)
 
-    def _check_declared(self, up: ImageUpload, mime: str, ctx: Context) -> None:
+    def _check_declared(self, up: Upload, mime: str, ctx: Context) -> None:
         declared = up.content_type
         if isinstance(declared, str) and declared.strip():
             claim = normalize_mime(declared)
@@ -303,13 +303,13 @@ class ImageHeader(Validator):
                 f"the {info.format} file is truncated: {info.truncated}; send the whole file",
             )
         if info.frames > self.max_frames:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_frames",
                 f"the animation declares {info.frames} frames; limit is {self.max_frames} (max_frames)",
                 detail={"frames": info.frames, "limit": self.max_frames},
             )
         if info.scans > self.max_scans:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_scans",
                 f"the progressive JPEG has {info.scans} scans; limit is {self.max_scans} (max_scans): "
                 f"each scan re-reads the whole image",
@@ -367,7 +367,7 @@ class ImageHeader(Validator):
         report_warnings(ctx, outcome, size[0] * size[1], self.max_pixels, others=False)
         self._check_size(size[0], size[1], ctx)
         if info is None and frames > self.max_frames:
-            ctx.add(
+            ctx.halt(
                 "image.too_many_frames",
                 f"the image has {frames} frames; limit is {self.max_frames} (max_frames)",
                 detail={"frames": frames, "limit": self.max_frames},

@@ -26,7 +26,6 @@ import numpy as np
 
 from keras_sanitize.errors import ConfigError, InputRejected, OutputRejected
 from keras_sanitize.findings import Finding, Report, Severity
-from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage, rejection_message
 
 __all__ = [
@@ -67,18 +66,7 @@ def check_stage_arg(owner: str, name: str, stage: Any) -> Stage:
 
 
 def _modality_of(stage: Stage) -> str | None:
-    if isinstance(stage, Pipeline):
-        if stage.modality_name not in (None, "any"):
-            return stage.modality_name
-        inner = {_modality_of(s) for s in stage.stages} - {None}
-        return inner.pop() if len(inner) == 1 else None
-    modality = getattr(stage, "modality", None)
-    if modality in (None, "any"):
-        module = type(stage).__module__
-        return (
-            module.split(".")[1] if module.startswith("keras_sanitize.") and module.count(".") >= 2 else None
-        )
-    return str(modality)
+    return None if stage.modality == "any" else stage.modality
 
 
 def split_of(stage: Stage, split: str | None = None) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_sanitize._compat import deprecated_positional, warn_deprecated
 from keras_sanitize.config import deserialize_stage, register_stage, serialize_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import echo
@@ -18,8 +19,10 @@ from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Context, Halt, Stage
 from keras_sanitize.tensor import encoders, filters, validators, verifiers
 from keras_sanitize.tensor._util import NUMERIC_DTYPES
+from keras_sanitize.tensor.validators import DEFAULT_MAX_ELEMENTS
 
 __all__ = [
+    "DEFAULT_MAX_ELEMENTS",
     "Structured",
     "default",
     "encoders",
@@ -32,23 +35,52 @@ __all__ = [
 _REAL_DTYPES = tuple(sorted(d for d in NUMERIC_DTYPES if d != "bool"))
 
 
+@deprecated_positional("dtype", "min_value", "max_value", "max_elements")
 def default(
     shape: Sequence[int | None] | None = None,
+    *,
     dtype: str | None = None,
+    value_range: Sequence[float] | None = None,
+    max_elements: int | None = validators.DEFAULT_MAX_ELEMENTS,
+    max_bytes: int | None = None,
+    policy: Mapping[str, str] | None = None,
+    mode: str = "enforce",
     min_value: float | None = None,
     max_value: float | None = None,
-    max_elements: int | None = validators.DEFAULT_MAX_ELEMENTS,
 ) -> Pipeline:
     """A strict tensor pipeline: to array, numeric dtype, shape, finite, range, size.
 
     With ``dtype`` the value is then cast to it (refusing values that overflow).
 
+    Args:
+        shape: expected shape, ``None`` for a free dimension (default: any shape).
+        dtype: cast accepted values to this dtype.
+        value_range: ``(low, high)`` every element must lie in (``None``: any finite value).
+        max_elements, max_bytes: size limits.
+        policy: finding code -> action for the whole pipeline.
+        mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
+        min_value, max_value: deprecated spelling of ``value_range``'s two ends.
+
     Example:
         >>> import numpy as np, keras_sanitize as ks
-        >>> pipe = ks.tensor.default(shape=(None, 2))
-        >>> pipe.run([[1.0, 2.0]]).ok, pipe.run([[1.0, float("nan")]]).ok
-        (True, False)
+        >>> pipe = ks.tensor.default(shape=(None, 2), value_range=(-1.0, 1.0))
+        >>> pipe.run([[1.0, 0.5]]).ok, pipe.run([[1.0, float("nan")]]).ok, pipe.run([[2.0, 0.0]]).ok
+        (True, False, False)
     """
+    if min_value is not None or max_value is not None:
+        if value_range is not None:
+            raise ConfigError("tensor.default: give value_range or min_value/max_value, not both")
+        warn_deprecated("tensor.default(): min_value/max_value are deprecated; use value_range=(low, high)")
+    elif value_range is not None:
+        if (
+            isinstance(value_range, (str, bytes))
+            or not isinstance(value_range, Sequence)
+            or len(value_range) != 2
+        ):
+            raise ConfigError(
+                f"tensor.default: value_range must be (low, high). Received: value_range={value_range!r}"
+            )
+        min_value, max_value = value_range
     stages: list[Stage] = [
         encoders.ToArray(max_elements=max_elements),
         validators.TensorSpec(
@@ -56,12 +88,12 @@ def default(
             min_value=min_value,
             max_value=max_value,
             max_elements=max_elements,
-            max_bytes=None,
+            max_bytes=max_bytes,
         ),
     ]
     if dtype is not None:
         stages.append(encoders.Cast(dtype))
-    return Pipeline(stages, modality="tensor", name="tensor_default")
+    return Pipeline(stages, modality="tensor", name="tensor_default", policy=policy, mode=mode)
 
 
 @register_stage()
@@ -120,25 +152,21 @@ class Structured(Stage):
                     f"a list of {len(self.keys)} inputs is required; received {echo(value)}",
                 )
             parts = list(value)
-        sink = ctx._sink
         out = []
         for key, pipe, part in zip(self.keys, self.pipelines, parts):
-            start = len(sink)
-            sub = pipe.context(sink, index=ctx.index, monitor=ctx.monitor, overrides=ctx.overrides)
+            start = ctx.position
+            sub = ctx.nested(pipe)
             try:
                 result = pipe.process(part, sub)
             except Halt:
                 result = None
-                sub.rejected = True
+                sub.reject()
             except Exception as exc:
                 sub.add("core.internal_error", f"{type(exc).__name__} in input {key!r}", fatal=True)
                 result = None
-            for i in range(start, len(sink)):
-                sink[i] = sink[i].with_(detail={**sink[i].detail, "input": key})
-            if sub.rejected:
-                ctx.rejected = True
-                if result is None:
-                    raise Halt(f"input {key!r} halted")
+            ctx.annotate(start, {"input": key})
+            if sub.rejected and result is None:
+                raise Halt(f"input {key!r} halted")
             out.append(result)
         return dict(zip(self.keys, out)) if self.named else type(value)(out)
 

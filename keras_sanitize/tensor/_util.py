@@ -51,20 +51,29 @@ def check_dtypes(owner: str, dtypes: Iterable[Any] | None) -> tuple[str, ...] | 
 
 
 def check_shape(owner: str, shape: Sequence[Any] | None) -> tuple[int | None, ...] | None:
-    """Validate a shape spec: a sequence of non-negative ints or ``None`` (free)."""
+    """Validate a shape spec: a sequence of non-negative ints, or a free dimension.
+
+    A free dimension ("any size") is ``None``; policy files, where TOML has no null,
+    spell it ``"any"`` (or ``-1``, as in NumPy/Keras reshape).
+
+    Example:
+        >>> check_shape("TensorSpec", ["any", 3]), check_shape("TensorSpec", [-1, 3])
+        ((None, 3), (None, 3))
+    """
     if shape is None:
         return None
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
         raise ConfigError(f"{owner}: shape must be a sequence of int or None. Received: shape={shape!r}")
     out: list[int | None] = []
     for d in shape:
-        if d is None or d == -1:
+        if d is None or d == "any" or (isinstance(d, int) and not isinstance(d, bool) and d == -1):
             out.append(None)
         elif isinstance(d, int) and not isinstance(d, bool) and d >= 0:
             out.append(d)
         else:
             raise ConfigError(
-                f"{owner}: shape entries must be ints >= 0 or None. Received: shape={list(shape)!r}"
+                f"{owner}: shape entries must be ints >= 0, or None / 'any' / -1 for a free "
+                f"dimension. Received: shape={list(shape)!r}"
             )
     return tuple(out)
 

@@ -67,7 +67,7 @@ def _check_shape(ctx: Context, arr: np.ndarray, spec: Sequence[int | None]) -> N
 def _check_budget(ctx: Context, arr: np.ndarray, max_elements: int | None, max_bytes: int | None) -> bool:
     ok = True
     if max_elements is not None and arr.size > max_elements:
-        ctx.add(
+        ctx.halt(
             "tensor.too_many_elements",
             f"array has {arr.size} elements; limit is {max_elements} (max_elements)",
             severity=Severity.HIGH,
@@ -75,7 +75,7 @@ def _check_budget(ctx: Context, arr: np.ndarray, max_elements: int | None, max_b
         )
         ok = False
     if max_bytes is not None and arr.nbytes > max_bytes:
-        ctx.add(
+        ctx.halt(
             "tensor.too_many_bytes",
             f"array holds {arr.nbytes} bytes; limit is {max_bytes} (max_bytes)",
             severity=Severity.HIGH,

@@ -8,11 +8,26 @@ ordinary writing in any language. Stages live in :mod:`.validators`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.stage import Stage
 from keras_sanitize.text import encoders, filters, validators, verifiers
+from keras_sanitize.text.encoders import DEFAULT_MAX_BYTES
+from keras_sanitize.text.validators import DEFAULT_MAX_CHARS
+from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD, DEFAULT_WARN_THRESHOLD
 
-__all__ = ["default", "encoders", "filters", "validators", "verifiers"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_CHARS",
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_WARN_THRESHOLD",
+    "default",
+    "encoders",
+    "filters",
+    "validators",
+    "verifiers",
+]
 
 
 def default(
@@ -24,6 +39,9 @@ def default(
     injection_warn_threshold: float = verifiers.DEFAULT_WARN_THRESHOLD,
     normalization: str = "NFC",
     injection_model: bool = True,
+    max_bytes: int | None = encoders.DEFAULT_MAX_BYTES,
+    policy: Mapping[str, str] | None = None,
+    mode: str = "enforce",
 ) -> Pipeline:
     """The default text pipeline, in order:
 
@@ -40,6 +58,9 @@ def default(
        (``html_engine``, ``html_mode``), markdown links and template fragments
        (warning).
 
+    ``max_bytes`` bounds UTF-8 bytes input; ``policy`` (finding code -> action) and
+    ``mode`` (``"enforce"`` or ``"monitor"``) apply to the whole pipeline.
+
     Example:
         >>> import keras_sanitize as ks
         >>> pipe = ks.text.default()
@@ -51,7 +72,7 @@ def default(
         ('text.prompt_injection',)
     """
     stages: list[Stage] = [
-        encoders.ToText(),
+        encoders.ToText(max_bytes=max_bytes),
         validators.TextLength(max_chars=max_chars),
         validators.ControlChars(),
         validators.BidiControls(),
@@ -75,4 +96,4 @@ def default(
         filters.LinkFilter(),
         filters.FragmentFilter(),
     ]
-    return Pipeline(stages, modality="text", name="text_default")
+    return Pipeline(stages, modality="text", name="text_default", policy=policy, mode=mode)

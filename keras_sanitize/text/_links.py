@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import re2
@@ -126,13 +127,13 @@ class LinkFilter(Filter):
 
 
 #: Template and server-side-include fragments, by name (RE2 syntax).
-DEFAULT_FRAGMENT_PATTERNS: Mapping[str, str] = {
+DEFAULT_FRAGMENT_PATTERNS: Mapping[str, str] = MappingProxyType({
     "jinja": r"\{\{[^\n]*?\}\}|\{%[^\n]*?%\}",
     "js_template": r"\$\{[^}\n]*\}",
     "erb_asp": r"<%[\s\S]*?%>",
     "ssi": r"<!--#[\s\S]*?-->",
     "expression_language": r"#\{[^}\n]*\}",
-}
+})
 
 
 @register_stage()

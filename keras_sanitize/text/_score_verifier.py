@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from keras_sanitize.codes import register_codes
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
@@ -37,6 +38,9 @@ class _ScoreVerifier(Verifier):
     modality = "text"
 
     def __init__(self, threshold: float, code: str, action: str, **kwargs: Any) -> None:
+        if isinstance(code, str) and code.startswith("text.") and "inject" in code:
+            # a custom code in the text area: policies (this stage's own too) may name it
+            register_codes(code, *(code + s for s in ("_unavailable", "_error", "_truncated")))
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.threshold = float(check_number(owner, "threshold", threshold, minimum=0.0, maximum=1.0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import re2
@@ -86,10 +87,10 @@ DEFAULT_TAGS: frozenset[str] = frozenset(
     ]
 )
 #: Attributes kept per tag.
-DEFAULT_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+DEFAULT_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType({
     "a": frozenset({"href", "title"}),
     "abbr": frozenset({"title"}),
-}
+})
 #: URL schemes allowed in kept attributes.
 DEFAULT_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 #: Elements removed together with their contents.

@@ -40,6 +40,8 @@ from keras_sanitize.text._injection_features import (
     window_logits,
 )
 from keras_sanitize.text._model_verifier import ModelVerifier, hashed_ngrams
+from keras_sanitize.text._rules import DEFAULT_THRESHOLD as RULES_THRESHOLD
+from keras_sanitize.text._rules import PromptInjectionRules
 from keras_sanitize.text._score_verifier import CODE, _ScoreVerifier, calibrate_threshold
 from keras_sanitize.text.encoders import require_str
 
@@ -330,9 +332,6 @@ class InjectionEnsemble(_ScoreVerifier):
         action: str = "reject",
         **kwargs: Any,
     ) -> None:
-        from keras_sanitize.text.verifiers import DEFAULT_THRESHOLD as RULES_THRESHOLD
-        from keras_sanitize.text.verifiers import PromptInjectionRules
-
         super().__init__(RULES_THRESHOLD if threshold is None else threshold, code, action, **kwargs)
         owner = type(self).__name__
         if rules is not None and not isinstance(rules, dict):

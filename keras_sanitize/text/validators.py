@@ -94,7 +94,7 @@ class TextLength(Validator):
         text = require_str(ctx, value)
         n = len(text)
         if self.max_chars is not None and n > self.max_chars:
-            ctx.add(
+            ctx.halt(
                 "text.too_long",
                 f"text has {n} characters; limit is {self.max_chars} (max_chars)",
                 severity=Severity.MEDIUM,
@@ -110,7 +110,7 @@ class TextLength(Validator):
         if self.max_bytes is not None and n * 4 > self.max_bytes:
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > self.max_bytes:
-                ctx.add(
+                ctx.halt(
                     "text.too_many_bytes",
                     f"text has {size} UTF-8 bytes; limit is {self.max_bytes} (max_bytes)",
                     detail={"bytes": size, "limit": self.max_bytes},
@@ -132,7 +132,7 @@ class TextLength(Validator):
             )
             return
         if self.max_tokens is not None and count > self.max_tokens:
-            ctx.add(
+            ctx.halt(
                 "text.too_many_tokens",
                 f"text has {count} tokens; limit is {self.max_tokens} (max_tokens)",
                 detail={"tokens": count, "limit": self.max_tokens},
