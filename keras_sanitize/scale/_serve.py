@@ -84,7 +84,7 @@ class SanitizedPredictor:
         else:
             try:
                 x = np.asarray(inputs, dtype=self.dtype)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ConfigError(f"inputs are not a rectangular array of {self.dtype}: {exc}") from None
         out, reports = self.model.predict(x, verbose=0, return_reports=True)
         rows = [None if not r.ok else np.asarray(o).tolist() for o, r in zip(out, reports)]
