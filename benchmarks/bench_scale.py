@@ -79,24 +79,29 @@ def run() -> list[Row]:
     pipe = ks.image.default(size=(224, 224))
     with tempfile.TemporaryDirectory() as tmp:
         paths = _jpegs(Path(tmp), N_IMAGES)
-        start = time.perf_counter()
-        plain_ok = sum(pipe.run(p.read_bytes()).ok for p in paths)
-        plain = time.perf_counter() - start
-        assert plain_ok == N_IMAGES
 
+        def plain_loop() -> float:
+            start = time.perf_counter()
+            assert sum(pipe.run(p.read_bytes()).ok for p in paths) == N_IMAGES
+            return time.perf_counter() - start
+
+        plain = plain_loop()
         # One logical CPU more than the actors take: read_binary_files' read tasks need one,
         # and 2 one-CPU actors on a 2-CPU Ray would starve them (the job would never finish).
         ray.init(num_cpus=max(2, cpus) + 1, include_dashboard=False, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         try:
-            timed: dict[int, float] = {}
-            for actors in (2, 1):
-                ds = ray.data.read_binary_files(tmp)
+
+            def job(actors: int, n: int) -> float:
+                ds = ray.data.read_binary_files([str(p) for p in paths[:n]])
                 start = time.perf_counter()
                 got = _drain(ks.scale.sanitize_dataset(ds, pipe, "bytes", concurrency=actors))
-                timed[actors] = time.perf_counter() - start
-                assert got == (N_IMAGES, N_IMAGES), got
+                assert got == (n, n), got
+                return time.perf_counter() - start
 
+            job(2, 100)  # warm-up (untimed): Ray's task workers, the driver's lazy imports
+            small = job(1, N_IMAGES // 4)
+            timed = {1: job(1, N_IMAGES), 2: job(2, N_IMAGES)}
             start = time.perf_counter()
             noop = ray.data.from_items([{"item": i} for i in range(N_NOOP)]).map_batches(
                 _Noop, compute=ray.data.ActorPoolStrategy(size=1), batch_size=64
@@ -116,6 +121,7 @@ def run() -> list[Row]:
             counts = ks.scale.summary(out)
         finally:
             ray.shutdown()
+        plain = min(plain, plain_loop())  # the machine is shared: the quieter of two runs
 
     free = f"{cpus} cores here (Ray: {max(2, cpus) + 1} logical CPUs), shared with Ray's own processes"
     rows.append(
@@ -129,15 +135,16 @@ def run() -> list[Row]:
             goal="≤ 0.63x (≥ 1.6x img/s) with ≥ 4 free CPUs",
         )
     )
-    per_item = max(timed[1] - fixed, 0.0) / N_IMAGES
+    # Per item: the slope between a 1-actor job of N/4 and one of N images (fixed costs cancel).
+    per_item = (timed[1] - small) / (N_IMAGES - N_IMAGES // 4)
     rows.append(
         Row(
             "scale",
-            "Ray per item at 1 actor (job minus fixed cost) vs loop",
+            f"Ray per item at 1 actor (slope {N_IMAGES // 4} -> {N_IMAGES} imgs) vs loop",
             per_item,
             "plain loop per item",
             plain / N_IMAGES,
-            note=f"whole 1-actor job {timed[1]:.1f} s",
+            note=f"1-actor jobs {small:.1f} s and {timed[1]:.1f} s; 2 actors {timed[2]:.1f} s",
             goal="≤ 1.25x",
         )
     )

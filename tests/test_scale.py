@@ -8,9 +8,6 @@ the same Parquet rows as the plain scan. (Ray Serve: tests/test_scale_serve.py.)
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,26 +27,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
-
-
-def test_import_keras_sanitize_never_imports_ray() -> None:
-    code = (
-        "import sys, keras_sanitize as ks\n"
-        "ks.scale.ScaleLimits(); ks.scale.sanitize_dataset; ks.scale.serve_deployment\n"
-        "assert 'ray' not in sys.modules and 'pyarrow' not in sys.modules, 'ray imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env={**os.environ})
-
-
-def test_bad_arguments_are_config_errors() -> None:
-    with pytest.raises(ks.ConfigError, match="keep"):
-        ks.scale.sanitize_dataset(None, ks.text.default(), keep="most")
-    with pytest.raises(ks.ConfigError, match="pipeline"):
-        ks.scale.sanitize_dataset(None, "text")  # type: ignore[arg-type]
-    with pytest.raises(ks.ConfigError, match="batch_size"):
-        ks.scale.sanitize_dataset(None, ks.text.default(), batch_size=0)
-    with pytest.raises(ks.ConfigError, match="max_crashes_per_batch"):
-        ks.scale.ScaleLimits(max_crashes_per_batch=0)
 
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")

@@ -3,12 +3,15 @@
 ``SanitizeBatch`` (what each Ray actor runs) on hostile batches: never raises, one
 output row per input row, JSON findings, a null value for every refused row;
 ``summary`` agrees with the rows; the serving replica's ``predict`` lets only
-``SanitizeError`` escape.
+``SanitizeError`` escape; ``import keras_sanitize`` (and ``ks.scale``) never imports Ray.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,26 @@ def test_keep_accepted_keeps_only_accepted_rows(values: list[bytes]) -> None:
     out = IMAGE({"bytes": _column(values)})
     assert len(out["ok"]) <= len(values) and all(out["ok"])
     assert all(isinstance(v, np.ndarray) and v.shape == (8, 8, 3) for v in out["value"])
+
+
+def test_import_keras_sanitize_never_imports_ray() -> None:
+    code = (
+        "import sys, keras_sanitize as ks\n"
+        "ks.scale.ScaleLimits(); ks.scale.sanitize_dataset; ks.scale.serve_deployment\n"
+        "assert 'ray' not in sys.modules and 'pyarrow' not in sys.modules, 'ray imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env={**os.environ})
+
+
+def test_bad_arguments_are_config_errors() -> None:
+    with pytest.raises(ks.ConfigError, match="keep"):
+        ks.scale.sanitize_dataset(None, ks.text.default(), keep="most")
+    with pytest.raises(ks.ConfigError, match="pipeline"):
+        ks.scale.sanitize_dataset(None, "text")  # type: ignore[arg-type]
+    with pytest.raises(ks.ConfigError, match="batch_size"):
+        ks.scale.sanitize_dataset(None, ks.text.default(), batch_size=0)
+    with pytest.raises(ks.ConfigError, match="max_crashes_per_batch"):
+        ks.scale.ScaleLimits(max_crashes_per_batch=0)
 
 
 def test_a_missing_column_names_the_columns_there_are() -> None:
