@@ -27,9 +27,9 @@ from _harness import Row
 
 import keras_sanitize as ks
 
-N_IMAGES = 1000
+N_IMAGES = 500
 N_NOOP = 2000
-N_CRASH, CRASH_EVERY = 60, 20  # 5 % of the rows kill their actor
+N_CRASH, CRASH_EVERY = 40, 20  # 5 % of the rows kill their actor
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -99,7 +99,7 @@ def run() -> list[Row]:
                 assert got == (n, n), got
                 return time.perf_counter() - start
 
-            job(2, 100)  # warm-up (untimed): Ray's task workers, the driver's lazy imports
+            job(2, 50)  # warm-up (untimed): Ray's task workers, the driver's lazy imports
             small = job(1, N_IMAGES // 4)
             timed = {1: job(1, N_IMAGES), 2: job(2, N_IMAGES)}
             start = time.perf_counter()
