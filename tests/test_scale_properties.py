@@ -101,3 +101,18 @@ def test_the_serving_replica_refuses_bad_requests_with_sanitize_errors(predictor
         return
     assert len(out["outputs"]) == len(out["reports"]) == len(body)
     json.dumps(out)
+
+
+def test_the_ledger_blames_the_item_that_was_running() -> None:
+    from keras_sanitize.scale._ledger import Ledger
+
+    ledger = Ledger()
+    assert ledger.begin("b") == (1, [])  # first attempt: whole batch, nothing to blame
+    assert ledger.begin("b") == (2, [])  # it died with no item marked: retry item by item
+    ledger.running("b", 0)
+    ledger.running("b", 3)
+    assert ledger.begin("b") == (3, [3])  # died on item 3
+    ledger.running("b", 5)
+    assert ledger.begin("b") == (4, [3, 5])
+    ledger.done("b")
+    assert ledger.begin("b") == (1, [])  # a finished batch is forgotten

@@ -31,6 +31,7 @@ import numpy as np
 
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Action, Finding, Report, Severity, _jsonable
+from keras_sanitize.scale._ledger import Ledger
 from keras_sanitize.stage import Stage, check_choice, check_number
 
 __all__ = ["CRASH_CODE", "INTERNAL_CODE", "SanitizeBatch", "ScaleLimits", "sanitize_dataset", "summary"]
@@ -60,30 +61,6 @@ class ScaleLimits:
             "ScaleLimits", "max_crashes_per_batch", self.max_crashes_per_batch, minimum=1, integer=True
         )
         check_number("ScaleLimits", "ledger_timeout_s", self.ledger_timeout_s, minimum=0.001)
-
-
-class _Ledger:
-    """Per-batch attempt counts and the item each running attempt is on (a Ray actor)."""
-
-    def __init__(self) -> None:
-        self._batches: dict[str, list[Any]] = {}
-
-    def begin(self, key: str) -> tuple[int, list[int]]:
-        """Count an attempt; blame the item the previous attempt was on. Returns (attempt, blamed)."""
-        entry = self._batches.setdefault(key, [0, None, set()])
-        entry[0] += 1
-        if entry[1] is not None:
-            entry[2].add(entry[1])
-            entry[1] = None
-        return entry[0], sorted(entry[2])
-
-    def running(self, key: str, index: int) -> None:
-        """Record the item an attempt is about to run."""
-        self._batches.setdefault(key, [1, None, set()])[1] = index
-
-    def done(self, key: str) -> None:
-        """Forget a batch that finished."""
-        self._batches.pop(key, None)
 
 
 def _refusal(code: str, message: str, *, index: int | None = None, modality: str | None = None) -> Report:
@@ -372,7 +349,7 @@ def _map(
     memory: int | None,
 ) -> Any:
     ray = _ray()
-    ledger = ray.remote(num_cpus=0)(_Ledger).remote()
+    ledger = ray.remote(num_cpus=0)(Ledger).remote()
     remote_args: dict[str, Any] = {
         "max_restarts": -1,
         # Ray resubmits a dead actor's batch; the ledger makes each resubmission progress.
