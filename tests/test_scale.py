@@ -63,6 +63,8 @@ def test_text_items_keep_all_and_accepted(local_ray: Any) -> None:
     assert counts["rows"] == len(texts)
     assert counts["refused"] == sum(not expected[t].ok for t in texts)
     assert counts["text.bidi_control"] == 4
+    with pytest.warns(RuntimeWarning, match="take all 2 CPUs"):  # would starve read tasks
+        ks.scale.sanitize_dataset(ds, pipe, concurrency=2)
 
 
 @pytest.mark.timeout(120)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -349,6 +350,17 @@ def _map(
     memory: int | None,
 ) -> Any:
     ray = _ray()
+    fixed = concurrency if isinstance(concurrency, int) else None
+    cpus = ray.cluster_resources().get("CPU", 0.0) if ray.is_initialized() else 0.0
+    if fixed is not None and cpus and fixed * num_cpus >= cpus:
+        # Seen here: 2 one-CPU actors on a 2-CPU Ray starve read_binary_files' read tasks forever.
+        warnings.warn(
+            f"sanitize_dataset: concurrency={fixed} actors x num_cpus={num_cpus} take all {cpus:g} CPUs "
+            f"of the cluster; a dataset that reads files (read_*) needs CPUs for its read tasks and "
+            f"can stall. Use concurrency < {cpus:g}, concurrency=None (autoscaling) or a smaller num_cpus",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     ledger = ray.remote(num_cpus=0)(Ledger).remote()
     remote_args: dict[str, Any] = {
         "max_restarts": -1,
