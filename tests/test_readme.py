@@ -14,6 +14,13 @@ def test_readme_has_the_four_ways_in() -> None:
         assert needle in text
 
 
+_RAY_MARKS = [
+    pytest.mark.xdist_group("ray"),
+    # ray.init forks; JAX, when an earlier test loaded it, warns that fork and threads mix badly.
+    pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning"),
+]
+
+
 def _uses_ray(block: str) -> bool:
     return "import ray" in block
 
@@ -22,7 +29,7 @@ def _uses_ray(block: str) -> bool:
     "index",
     # Blocks that start a local Ray share the scale tests' xdist worker (one Ray at a time).
     [
-        pytest.param(i, marks=[pytest.mark.xdist_group("ray")] if _uses_ray(b) else [])
+        pytest.param(i, marks=_RAY_MARKS if _uses_ray(b) else [])
         for i, b in enumerate(BLOCKS)
     ],
 )

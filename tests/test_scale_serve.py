@@ -15,6 +15,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    # ray.init forks; JAX, when an earlier test loaded it, warns that fork and threads mix badly.
+    pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning"),
 ]
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")
