@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory check-libmagic
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,fuzz]'
+	$(PY) -m pip install --quiet -e '.[test,fuzz,ray]'
 	@# the second backend of `make test` is TensorFlow (tensorflow-cpu, in the test extra): string-input
 	@# models and tf.data need it, and it pulls no CUDA. torch is `make test-torch`.
 	@touch $(STAMP)

@@ -51,6 +51,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "serve": ("keras_sanitize.serve", None),
     "privacy": ("keras_sanitize.privacy", None),
     "fuzzing": ("keras_sanitize.fuzzing", None),
+    "scale": ("keras_sanitize.scale", None),
 }
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "register_stage",
     "sandbox",
     "sanitize",
+    "scale",
     "serialize_stage",
     "serve",
     "tensor",

@@ -3,7 +3,9 @@
 ``keras-sanitize scan PATH... [--modality M] [--policy FILE] [--json]`` runs
 every file (folders are walked) through the default pipeline of its sniffed
 modality, or through ``--modality``'s, or through the pipeline of a policy
-file, and prints a summary table (or one JSON document).
+file, and prints a summary table (or one JSON document). ``--out FILE``
+also writes one Parquet row per file; ``--ray [--address auto]`` checks the
+files on a Ray cluster (see ``docs/scale.md``).
 
 Exit codes: 0 every file accepted (possibly cleaned), 1 some file refused,
 2 usage error (bad arguments, missing path, unreadable policy).
@@ -186,21 +188,40 @@ def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except ConfigError as exc:
             raise _UsageError(f"bad policy file: {exc}") from None
     files = _walk(args.paths, MAX_FILES)
-    progress = _Progress(len(files), enabled=not args.no_progress and not args.json and sys.stderr.isatty())
     results: list[tuple[Path, Report]] = []
-    if getattr(args, "sandbox", False):  # decoders run in sandbox workers (docs/sandbox.md)
-        from keras_sanitize.sandbox import Sandbox
+    digests = None
+    if getattr(args, "ray", False) and getattr(args, "sandbox", False):
+        raise _UsageError("--ray and --sandbox do not combine yet (use one or the other)")
+    if getattr(args, "ray", False):
+        from keras_sanitize.scale._scan import ray_results
 
-        args._sandbox_box = Sandbox()
-        pipeline = pipeline.isolated(args._sandbox_box) if pipeline is not None else None
-    try:
-        for done, path in enumerate(files, 1):
-            results.append((path, _check(path, args, pipeline)))
-            progress.update(done, str(path))
-    finally:
-        if getattr(args, "_sandbox_box", None) is not None:
-            args._sandbox_box.close()
-    progress.close()
+        try:
+            results, digests = ray_results(files, args, pipeline)
+        except ConfigError as exc:
+            raise _UsageError(str(exc)) from None
+    else:
+        tty = not args.no_progress and not args.json and sys.stderr.isatty()
+        progress = _Progress(len(files), enabled=tty)
+        if getattr(args, "sandbox", False):  # decoders run in sandbox workers (docs/sandbox.md)
+            from keras_sanitize.sandbox import Sandbox
+
+            args._sandbox_box = Sandbox()
+            pipeline = pipeline.isolated(args._sandbox_box) if pipeline is not None else None
+        try:
+            for done, path in enumerate(files, 1):
+                results.append((path, _check(path, args, pipeline)))
+                progress.update(done, str(path))
+        finally:
+            if getattr(args, "_sandbox_box", None) is not None:
+                args._sandbox_box.close()
+        progress.close()
+    if getattr(args, "out", None):
+        from keras_sanitize.scale._scan import write_rows
+
+        try:
+            write_rows(args.out, results, digests)
+        except ConfigError as exc:
+            raise _UsageError(str(exc)) from None
     counts = {"accepted": 0, "cleaned": 0, "refused": 0}
     for _, report in results:
         counts[_verdict(report)] += 1
@@ -295,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="decode every file in locked-down sandbox worker processes (see docs/sandbox.md)",
     )
+    scan.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write one Parquet row per file (path, sha256, modality, ok, codes, findings)",
+    )
+    scan.add_argument("--ray", action="store_true", help="check the files on Ray (the ray extra)")
+    scan.add_argument("--address", default=None, help="with --ray: a cluster ('auto'); default: local Ray")
+    scan.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N", help="Ray actors")
+    scan.add_argument("--ray-batch-size", type=_positive_int, default=16, help=argparse.SUPPRESS)
     scan.set_defaults(func=run_scan)
     try:
         extra = importlib.import_module("keras_sanitize._cli_artifacts")

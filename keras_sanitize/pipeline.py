@@ -183,6 +183,12 @@ class Pipeline(Stage):
         """Load a pipeline from a TOML or JSON policy file (see ``docs/policy.md``)."""
         return cls.from_config(load_policy_file(path))
 
+    def _pickle_args(self) -> dict[str, Any]:
+        # Stages pickle as objects, so unregistered (user) stages pickle too.
+        args = Stage.get_config(self)
+        args.update(stages=self.stages, modality=self.modality_name, mode=self.mode, fail_fast=self.fail_fast)
+        return args
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(s) for s in self.stages)
         return f"Pipeline([{inner}], modality={self.modality_name!r}, mode={self.mode!r})"

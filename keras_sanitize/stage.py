@@ -16,6 +16,7 @@ action they take: ``"reject"``, ``"sanitize"`` or ``"warn"``.
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -301,6 +302,33 @@ class Stage:
 
     def __hash__(self) -> int:
         return hash((type(self), self.name))
+
+    # -- pickling (multiprocessing, Ray, Spark, Dask) -----------------------------
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as constructor arguments: ``from_config`` rebuilds compiled matchers and locks.
+
+        The arguments are :meth:`get_config` plus those constructor arguments that
+        are code, not config (a callable ``model``, ``tokenizer``, ...), which are
+        pickled as objects.
+        """
+        return (_unpickle_stage, (type(self), self._pickle_args()))
+
+    def _pickle_args(self) -> dict[str, Any]:
+        args = self.get_config()
+        for param in _init_params(type(self)):
+            value = self.__dict__.get(param)
+            if callable(value) and not isinstance(value, (Stage, type)):
+                args[param] = value
+        return args
+
+
+def _unpickle_stage(cls: type[Stage], args: dict[str, Any]) -> Stage:
+    return cls.from_config(args)
+
+
+def _init_params(cls: type) -> tuple[str, ...]:
+    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 # -- the fail-closed loop every pipeline (and a lone stage's run) goes through --

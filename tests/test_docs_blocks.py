@@ -21,8 +21,28 @@ def test_the_glob_sees_the_docs() -> None:
     assert len(BLOCKS) >= 15
 
 
-@pytest.mark.parametrize(("doc", "index"), BLOCKS, ids=[f"{d}#{i}" for d, i in BLOCKS])
+_RAY_MARKS = [
+    pytest.mark.xdist_group("ray"),  # one local Ray at a time: the scale tests' xdist worker
+    pytest.mark.timeout(180),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    # ray.init forks; JAX, when an earlier test loaded it, warns that fork and threads mix badly.
+    pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning"),
+]
+
+
+def _uses_ray(doc: str, index: int) -> bool:
+    return "import ray" in python_blocks(doc)[index]
+
+
+@pytest.mark.parametrize(
+    ("doc", "index"),
+    [pytest.param(d, i, marks=_RAY_MARKS if _uses_ray(d, i) else []) for d, i in BLOCKS],
+    ids=[f"{d}#{i}" for d, i in BLOCKS],
+)
 def test_doc_block_runs(doc: str, index: int, tmp_path: Path) -> None:
+    if _uses_ray(doc, index):
+        pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")
     here = os.getcwd()
     os.chdir(tmp_path)
     try:

@@ -15,7 +15,7 @@ PUBLIC = {
     "Stage", "Upload", "Validator", "Verifier", "__version__", "artifacts", "audio", "audit",
     "deserialize_stage", "image", "layers", "load_model", "register_stage", "sandbox", "sanitize",
     "serialize_stage", "serve", "tensor", "testing", "text", "validate", "wrap",
-    "privacy", "fuzzing",
+    "privacy", "fuzzing", "scale",
 }  # fmt: skip
 
 

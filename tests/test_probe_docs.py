@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from _docblocks import expectations, python_blocks, run_block
+from _docblocks import expectations, python_blocks
 
 BLOCKS = python_blocks("docs/probe.md")
 
@@ -14,8 +13,4 @@ def test_doc_covers_probe_report_calibration_and_strategies() -> None:
         assert needle in text
     assert all(expectations(block) for block in BLOCKS)
 
-
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_doc_block_runs(index: int) -> None:
-    pytest.importorskip("matplotlib")
-    run_block(BLOCKS[index], f"probe.md block {index}")
+# The blocks themselves run in tests/test_docs_blocks.py (one test over every doc).

@@ -65,6 +65,21 @@ class SanitizedModel:
         # variables while it runs): sanitize concurrently, call the model one at a time.
         object.__setattr__(self, "_ks_lock", threading.RLock())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the model and the guards; the lock and output template are rebuilt."""
+        return (
+            SanitizedModel,
+            (
+                self._ks_model,
+                self._ks_inputs,
+                self._ks_outputs,
+                self._ks_on_reject,
+                self._ks_return_reports,
+                self._ks_split,
+                self._ks_explicit,
+            ),
+        )
+
     # -- the guarded call, shared by every method -------------------------------
     def _guarded(
         self,

@@ -150,6 +150,12 @@ class TextLength(Validator):
         )
         return config
 
+    def _pickle_args(self) -> dict[str, Any]:
+        # A pickle carries the tokenizer (code), so it keeps the token budget too.
+        args = super()._pickle_args()
+        args["max_tokens"] = self.max_tokens
+        return args
+
 
 @register_stage()
 class ControlChars(Validator):
