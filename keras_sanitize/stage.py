@@ -34,6 +34,7 @@ __all__ = [
     "Validator",
     "Verifier",
     "check_choice",
+    "check_names",
     "check_number",
     "run_stages",
 ]
@@ -462,3 +463,34 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[Any]) -> A
     if value not in options:
         raise ConfigError(f"{owner}: {name} must be one of {options}. Received: {name}={value!r}")
     return value
+
+
+def check_names(
+    owner: str,
+    name: str,
+    values: Iterable[Any],
+    *,
+    known: Iterable[str] | None = None,
+    case: str | None = None,
+) -> tuple[str, ...]:
+    """Validate an allowlist argument of names (formats, modes, codecs...), raising :class:`ConfigError`.
+
+    Entries must be non-empty strings (``case="upper"``/``"lower"`` folds them), and
+    among ``known`` when given. Returns them sorted and deduplicated.
+
+    Example:
+        >>> check_names("FormatAllowlist", "formats", ["WAV", "flac"], case="lower")
+        ('flac', 'wav')
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{owner}: {name} must be a list of names. Received: {name}={values!r}")
+    allowed = None if known is None else frozenset(known)
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{owner}: {name} entries must be non-empty strings. Received: {v!r}")
+        v = v.upper() if case == "upper" else v.lower() if case == "lower" else v
+        if allowed is not None and v not in allowed:
+            raise ConfigError(f"{owner}: {name} entries must be among {sorted(allowed)}. Received: {v!r}")
+        out.append(v)
+    return tuple(sorted(set(out)))

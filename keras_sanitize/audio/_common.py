@@ -7,10 +7,10 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
-from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import echo
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context
+from keras_sanitize.stage import check_names as _check_names
 
 from ._header import HeaderError, HeaderInfo, container_of, parse_header, sf_info
 
@@ -117,18 +117,8 @@ def detect_format(data: bytes) -> tuple[str | None, str]:
 def check_names(
     owner: str, name: str, values: Iterable[Any], known: frozenset[str] | None = None, upper: bool = False
 ) -> tuple[str, ...]:
-    """Validate an allowlist of names; returns a sorted tuple."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ConfigError(f"{owner}: {name} must be a list of names. Received: {name}={values!r}")
-    out = []
-    for v in values:
-        if not isinstance(v, str) or not v:
-            raise ConfigError(f"{owner}: {name} entries must be non-empty strings. Received: {v!r}")
-        v = v.upper() if upper else v.lower()
-        if known is not None and v not in known:
-            raise ConfigError(f"{owner}: {name} entries must be among {sorted(known)}. Received: {v!r}")
-        out.append(v)
-    return tuple(sorted(set(out)))
+    """Validate an allowlist of names (lower-cased, or upper-cased); returns a sorted tuple."""
+    return _check_names(owner, name, values, known=known, case="upper" if upper else "lower")
 
 
 def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo:

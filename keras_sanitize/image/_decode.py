@@ -161,14 +161,10 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 def as_bytes(value: Any) -> bytes | None:
-    """The bytes of a bytes-like value or an :class:`~keras_sanitize.Upload`, else ``None``."""
-    if isinstance(value, Upload):
-        value = value.data
+    """The bytes of a bytes-like value, an :class:`~keras_sanitize.Upload` or an upload
+    mapping (``{"data": ...}``, as in audio), else ``None``."""
     if isinstance(value, bytes):
         return value
-    if isinstance(value, (bytearray, memoryview)):
-        try:
-            return bytes(value)
-        except (TypeError, ValueError, BufferError):
-            return None
+    up = Upload.of(value)
+    return None if up is None else up.data
     return None

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.image._decode import PILLOW_FORMATS, REFUSED_FORMATS
-from keras_sanitize.stage import check_number
+from keras_sanitize.stage import check_names, check_number
 
 T = TypeVar("T", bound=type)
 
@@ -42,10 +42,8 @@ DEFAULT_BIT_DEPTHS: tuple[int, ...] = (1, 2, 4, 8, 16)
 
 def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
     """Validate a MIME allowlist argument."""
-    if isinstance(formats, str) or not isinstance(formats, Iterable):
-        raise ConfigError(f"{owner}: formats must be a list of MIME types. Received: formats={formats!r}")
     out = []
-    for f in formats:
+    for f in check_names(owner, "formats", formats, case="lower"):
         if f in REFUSED_FORMATS:
             raise ConfigError(
                 f"{owner}: {f} cannot be allowed: it is not a raster image and can carry script. "
@@ -61,14 +59,7 @@ def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
 
 def check_modes(owner: str, modes: Iterable[str]) -> tuple[str, ...]:
     """Validate a Pillow mode allowlist argument."""
-    if isinstance(modes, str) or not isinstance(modes, Iterable):
-        raise ConfigError(f"{owner}: modes must be a list of Pillow modes. Received: modes={modes!r}")
-    out = []
-    for m in modes:
-        if not isinstance(m, str) or not m:
-            raise ConfigError(f"{owner}: modes entries must be Pillow mode names. Received: {m!r}")
-        out.append(m)
-    return tuple(sorted(set(out)))
+    return check_names(owner, "modes", modes)
 
 
 def check_size(owner: str, size: Any, allow_none: bool = True) -> tuple[int, int] | None:

@@ -153,8 +153,10 @@ class ImageFormat(Validator):
                 severity=Severity.HIGH,
                 detail={"mime": mime, "head": echo(data[:16])},
             )
-        if isinstance(value, Upload):
-            self._check_declared(value, mime, ctx)
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            up = Upload.of(value)  # an Upload or an upload mapping carries a declaration
+            if up is not None:
+                self._check_declared(up, mime, ctx)
 
     def _check_declared(self, up: Upload, mime: str, ctx: Context) -> None:
         declared = up.content_type
