@@ -51,7 +51,7 @@ class Context:
     :meth:`halt`.
     """
 
-    __slots__ = ("_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
+    __slots__ = ("_facts", "_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
 
     def __init__(
         self,
@@ -62,6 +62,7 @@ class Context:
         index: int | None = None,
         monitor: bool = False,
         overrides: tuple[Mapping[str, Action], ...] = (),
+        facts: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
         self.stage = stage
         self.policy = policy
@@ -71,6 +72,9 @@ class Context:
         self.rejected = False
         self._sink = sink
         self._parent: Context | None = None
+        # What earlier stages learned about this input (sniffed type, parsed header),
+        # shared by every stage call of one run; see remember()/recall().
+        self._facts: dict[str, tuple[Any, Any]] = {} if facts is None else facts
 
     def nested(
         self, stage: Stage, *, policy: Mapping[str, Action] | None = None, monitor: bool = False
@@ -89,9 +93,35 @@ class Context:
             index=self.index,
             monitor=self.monitor or monitor,
             overrides=overrides,
+            facts=self._facts,
         )
         child._parent = self
         return child
+
+    def remember(self, key: str, subject: Any, fact: Any) -> Any:
+        """Hand ``fact`` about ``subject`` (e.g. the sniffed MIME of these bytes) to later stages.
+
+        Facts live for one run of one input; a later stage gets the fact back from
+        :meth:`recall` only for the very same ``subject`` object, so a stage that
+        changed the value never reads a stale fact. Returns ``fact``.
+        """
+        self._facts[key] = (subject, fact)
+        return fact
+
+    def recall(self, key: str, subject: Any) -> Any:
+        """The fact an earlier stage of this run remembered about ``subject``, else ``None``.
+
+        Example:
+            >>> import keras_sanitize as ks
+            >>> ctx = ks.Validator().context([])
+            >>> data = b"GIF89a"
+            >>> ctx.remember("mime", data, "image/gif")
+            'image/gif'
+            >>> ctx.recall("mime", data), ctx.recall("mime", b"other")
+            ('image/gif', None)
+        """
+        hit = self._facts.get(key)
+        return hit[1] if hit is not None and hit[0] is subject else None
 
     @property
     def position(self) -> int:
@@ -354,6 +384,7 @@ def run_stages(
     """
     findings: list[Finding] = [] if sink is None else sink
     first = parent.position if parent is not None else len(findings)
+    facts: dict[str, tuple[Any, Any]] = {}
     timings: dict[str, float] = {}
     rejected = halted = False
     for stage in stages:
@@ -361,6 +392,7 @@ def run_stages(
             ctx = parent.nested(stage)
         else:
             ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
+            ctx._facts = facts
         start = time.perf_counter()
         value, halted = _call_stage(stage, value, ctx)
         key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"

@@ -121,20 +121,38 @@ def check_names(
     return _check_names(owner, name, values, known=known, case="upper" if upper else "lower")
 
 
+def detected_format(ctx: Context, data: bytes) -> tuple[str | None, str]:
+    """:func:`detect_format` once per input: later stages read what the first one found."""
+    hit = ctx.recall("audio.format", data)
+    if hit is None:
+        try:
+            hit = ctx.remember("audio.format", data, detect_format(data))
+        except LibmagicMissing as exc:
+            ctx.halt("audio.libmagic_missing", str(exc))
+    fmt, mime = hit
+    return fmt, mime
+
+
 def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo:
-    """Detect the format and parse its header; halt with a finding when either is unusable."""
-    try:
-        fmt, _ = detect_format(data)
-    except LibmagicMissing as exc:
-        ctx.halt("audio.libmagic_missing", str(exc))
+    """Detect the format and parse its header; halt with a finding when either is unusable.
+
+    The parsed header is handed on through ``ctx``: ``HeaderLimits`` parses it, ``Decode``
+    reads it back for the same bytes.
+    """
+    fmt, _ = detected_format(ctx, data)
     if fmt is None or fmt not in formats:
         ctx.halt(
             "audio.format_not_allowed",
             f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
             f"{echo(data[:12])}",
         )
+    known = ctx.recall("audio.header", data)
+    if isinstance(known, HeaderInfo) and known.container == fmt:
+        return known
     try:
-        info = parse_header(data, fmt)
-        return info if info is not None else sf_info(data)
+        parsed = parse_header(data, fmt)
+        info = parsed if parsed is not None else sf_info(data)
+        ctx.remember("audio.header", data, info)
+        return info
     except HeaderError as exc:
         ctx.halt("audio.bad_header", f"{fmt} header is malformed: {exc}. Re-encode the file.")

@@ -29,7 +29,9 @@ from typing import Any
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from keras_sanitize.errors import LibmagicMissing
 from keras_sanitize.findings import Action, Severity, echo
+from keras_sanitize.sniff import sniff_mime
 from keras_sanitize.stage import Context
 from keras_sanitize.upload import Upload
 
@@ -168,3 +170,19 @@ def as_bytes(value: Any) -> bytes | None:
     up = Upload.of(value)
     return None if up is None else up.data
     return None
+
+
+def sniffed_mime(ctx: Context, data: bytes) -> str:
+    """The real MIME type of ``data``: sniffed once per input, then handed on through ``ctx``.
+
+    The first stage that needs it (``ImageFormat``) sniffs; ``ImageHeader`` and ``Decode``
+    read the remembered answer for the same bytes instead of sniffing again.
+    """
+    mime = ctx.recall("image.mime", data)
+    if mime is None:
+        try:
+            mime = normalize_mime(sniff_mime(data))
+        except LibmagicMissing as exc:
+            ctx.halt("image.libmagic_missing", str(exc))
+        ctx.remember("image.mime", data, mime)
+    return str(mime)
