@@ -16,6 +16,7 @@ action they take: ``"reject"``, ``"sanitize"`` or ``"warn"``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,8 +35,10 @@ __all__ = [
     "Validator",
     "Verifier",
     "check_choice",
+    "check_limits",
     "check_names",
     "check_number",
+    "resolve_limits",
     "run_stages",
 ]
 
@@ -526,3 +529,36 @@ def check_names(
             raise ConfigError(f"{owner}: {name} entries must be among {sorted(allowed)}. Received: {v!r}")
         out.append(v)
     return tuple(sorted(set(out)))
+
+
+def check_limits(limits: Any) -> None:
+    """Validate a frozen limits dataclass (``image.Limits``, ``audio.Limits``...) field by field.
+
+    Every field is a number >= 0 (an ``int`` where its default is one), or ``None`` (no
+    limit) where the field's type allows it. Call it from ``__post_init__``.
+    """
+    owner = type(limits).__name__
+    for f in dataclasses.fields(limits):
+        value = getattr(limits, f.name)
+        if value is None and (f.default is None or "None" in str(f.type)):
+            continue
+        check_number(owner, f.name, value, minimum=0, integer=isinstance(f.default, int))
+
+
+def resolve_limits(owner: str, limits: Any, defaults: Any, given: Mapping[str, Any]) -> Any:
+    """The limits a ``default()`` uses: ``limits`` when given (then the individual
+    ``max_*`` keywords in ``given`` must keep their defaults), else ``given`` applied to
+    ``defaults``. Returns an instance of ``type(defaults)``.
+    """
+    cls = type(defaults)
+    if limits is None:
+        return dataclasses.replace(defaults, **dict(given))
+    if not isinstance(limits, cls):
+        raise ConfigError(f"{owner}: limits must be a {cls.__qualname__}. Received: limits={limits!r}")
+    clash = sorted(k for k, v in given.items() if v != getattr(defaults, k))
+    if clash:
+        raise ConfigError(
+            f"{owner}: give limits= or the individual limits {clash}, not both "
+            f"(e.g. limits=dataclasses.replace(limits, {clash[0]}=...))"
+        )
+    return limits

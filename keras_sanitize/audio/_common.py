@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
 from keras_sanitize.findings import echo
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
-from keras_sanitize.stage import Context
+from keras_sanitize.stage import Context, check_limits
 from keras_sanitize.stage import check_names as _check_names
 
 from ._header import HeaderError, HeaderInfo, container_of, parse_header, sf_info
@@ -49,15 +50,41 @@ DEFAULT_CODECS: frozenset[str] = frozenset(
         "MPEG_LAYER_III",
     }
 )
-#: default byte budget of one encoded input: 64 MiB.
-DEFAULT_MAX_BYTES: int = 64 << 20
-#: default longest accepted duration, in seconds.
-DEFAULT_MAX_SECONDS: float = 60.0
-#: default most channels accepted.
-DEFAULT_MAX_CHANNELS: int = 2
-#: default accepted sample-rate range, in Hz.
-DEFAULT_MIN_RATE: int = 8000
-DEFAULT_MAX_RATE: int = 192000
+@dataclass(frozen=True)
+class Limits:
+    """The audio modality's resource limits; every one is overridable.
+
+    Attributes:
+        max_bytes: byte budget of one encoded input (64 MiB).
+        max_seconds: longest accepted duration, in seconds (from the header, before decoding).
+        max_channels: most channels accepted.
+        min_rate, max_rate: accepted sample-rate range, in Hz.
+        max_decode_seconds: decode time budget for long streams, in seconds.
+
+    Example:
+        >>> import keras_sanitize as ks
+        >>> ks.audio.default(limits=ks.audio.Limits(max_seconds=10.0)).stages[2].max_seconds
+        10.0
+    """
+
+    max_bytes: int = 64 << 20
+    max_seconds: float = 60.0
+    max_channels: int = 2
+    min_rate: int = 8000
+    max_rate: int = 192000
+    max_decode_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_limits(self)
+
+
+#: the default limits of every audio stage and of :func:`~keras_sanitize.audio.default`.
+DEFAULT_LIMITS = Limits()
+DEFAULT_MAX_BYTES: int = DEFAULT_LIMITS.max_bytes
+DEFAULT_MAX_SECONDS: float = DEFAULT_LIMITS.max_seconds
+DEFAULT_MAX_CHANNELS: int = DEFAULT_LIMITS.max_channels
+DEFAULT_MIN_RATE: int = DEFAULT_LIMITS.min_rate
+DEFAULT_MAX_RATE: int = DEFAULT_LIMITS.max_rate
 
 MIME_FORMATS: Mapping[str, str] = MappingProxyType({
     "audio/x-wav": "wav",
