@@ -174,3 +174,8 @@ def default(
     )
     stages.append(encoders.ToArray(layout=layout))
     return Pipeline(stages, modality="audio", name="audio_default", policy=policy, mode=mode)
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

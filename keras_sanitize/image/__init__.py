@@ -221,3 +221,8 @@ def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:
             f"stack needs equal shapes; give default() a size. Received shapes: {sorted(shapes)[:4]}"
         )
     return np.stack(arrays), kept
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

@@ -250,3 +250,8 @@ def from_model(model: Any) -> Stage:
             return _guard_for(*_spec_of(struct[0]))
         return Structured([_guard_for(*_spec_of(t)) for t in struct])
     return _guard_for(*_spec_of(struct))
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

@@ -107,3 +107,8 @@ def default(
         filters.FragmentFilter(),
     ]
     return Pipeline(stages, modality="text", name="text_default", policy=policy, mode=mode)
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)
