@@ -89,15 +89,10 @@ class Context:
         ``monitor``); a rejection in it also rejects this call.
         """
         overrides = self.overrides + ((policy,) if policy else ())
-        child = Context(
-            stage.name,
-            stage.policy,
-            self._sink,
-            index=self.index,
-            monitor=self.monitor or monitor,
-            overrides=overrides,
-            facts=self._facts,
+        child = stage.context(
+            self._sink, index=self.index, monitor=self.monitor or monitor, overrides=overrides
         )
+        child._facts = self._facts
         child._parent = self
         return child
 
