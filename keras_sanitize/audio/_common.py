@@ -24,7 +24,7 @@ def audio_stage(cls: T) -> T:
     The prefix keeps the registry unambiguous: ``Decode``, ``ToArray``,
     ``LowPass``... also exist in other modalities.
     """
-    return register_stage(name="Audio" + cls.__name__)(cls)
+    return register_stage(prefix="Audio")(cls)
 
 
 #: formats accepted by default: the ones speech and audio models are usually fed.

@@ -20,8 +20,7 @@ def image_stage(cls: T) -> T:
     The prefix keeps the registry unambiguous: ``Decode`` and ``ToArray`` also
     exist in the tensor and audio modalities.
     """
-    name = cls.__name__ if cls.__name__.startswith("Image") else "Image" + cls.__name__
-    return register_stage(name=name)(cls)
+    return register_stage(prefix="Image")(cls)
 
 
 @dataclass(frozen=True)
