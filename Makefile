@@ -8,6 +8,8 @@ export KERAS_BACKEND ?= jax
 # Keras writes ~/.keras/keras.json on first import; keep tests away from the user's home.
 TEST_KERAS_HOME := $(shell mktemp -d -u /tmp/keras_sanitize_keras_home.XXXXXX)
 FUZZ_SECONDS ?= 60
+# `make test` runs the fast tier; `make test SLOW=1` (what CI runs) adds the tests marked slow.
+SLOW ?=
 
 .PHONY: install test lint typecheck unit demo bench fuzz clean check-libmagic test-torch
 
@@ -38,7 +40,7 @@ typecheck: install
 
 unit: install
 	mkdir -p $(TEST_KERAS_HOME)
-	KERAS_HOME=$(TEST_KERAS_HOME) $(PY) -m pytest -n 2 --dist loadgroup -q -m "not torch" keras_sanitize tests
+	KERAS_HOME=$(TEST_KERAS_HOME) $(PY) -m pytest -n 2 --dist loadgroup -q -m "not torch$(if $(SLOW),, and not slow)" keras_sanitize tests
 	rm -rf $(TEST_KERAS_HOME)
 
 test: lint typecheck unit

@@ -63,8 +63,15 @@ def modality_module(modality: str) -> ModuleType:
     return importlib.import_module(MODALITIES[modality])
 
 
-def register_stage(package: str = "keras_sanitize", name: str | None = None) -> Callable[[T], T]:
+def register_stage(
+    package: str = "keras_sanitize", name: str | None = None, *, prefix: str = ""
+) -> Callable[[T], T]:
     """Class decorator registering a stage for (de)serialization.
+
+    The registered name is ``"<package>><name>"``; ``name`` defaults to the class name,
+    with ``prefix`` in front unless it already starts with it (the image and audio stages
+    register as ``ImageDecode``, ``AudioDecode``: ``Decode`` exists in both). Registered
+    names never depend on the module a class lives in.
 
     Also registers it with Keras's serialization registry when Keras is already
     imported (and later, through :func:`register_with_keras`).
@@ -82,7 +89,8 @@ def register_stage(package: str = "keras_sanitize", name: str | None = None) -> 
         raise ConfigError(f"register_stage: package must be a non-empty name. Received: {package!r}")
 
     def decorator(cls: T) -> T:
-        key = f"{package}>{name or cls.__name__}"
+        short = name or (cls.__name__ if cls.__name__.startswith(prefix) else prefix + cls.__name__)
+        key = f"{package}>{short}"
         with _LOCK:
             old = _REGISTRY.get(key)
             # Two different classes under one name would silently replace each other

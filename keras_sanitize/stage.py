@@ -16,6 +16,7 @@ action they take: ``"reject"``, ``"sanitize"`` or ``"warn"``.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import time
@@ -35,7 +36,10 @@ __all__ = [
     "Validator",
     "Verifier",
     "check_choice",
+    "check_limits",
+    "check_names",
     "check_number",
+    "resolve_limits",
     "run_stages",
 ]
 
@@ -51,7 +55,7 @@ class Context:
     :meth:`halt`.
     """
 
-    __slots__ = ("_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
+    __slots__ = ("_facts", "_parent", "_sink", "index", "monitor", "overrides", "policy", "rejected", "stage")
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class Context:
         index: int | None = None,
         monitor: bool = False,
         overrides: tuple[Mapping[str, Action], ...] = (),
+        facts: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
         self.stage = stage
         self.policy = policy
@@ -71,6 +76,9 @@ class Context:
         self.rejected = False
         self._sink = sink
         self._parent: Context | None = None
+        # What earlier stages learned about this input (sniffed type, parsed header),
+        # shared by every stage call of one run; see remember()/recall().
+        self._facts: dict[str, tuple[Any, Any]] = {} if facts is None else facts
 
     def nested(
         self, stage: Stage, *, policy: Mapping[str, Action] | None = None, monitor: bool = False
@@ -82,16 +90,37 @@ class Context:
         ``monitor``); a rejection in it also rejects this call.
         """
         overrides = self.overrides + ((policy,) if policy else ())
-        child = Context(
-            stage.name,
-            stage.policy,
-            self._sink,
-            index=self.index,
-            monitor=self.monitor or monitor,
-            overrides=overrides,
+        child = stage.context(
+            self._sink, index=self.index, monitor=self.monitor or monitor, overrides=overrides
         )
+        child._facts = self._facts
         child._parent = self
         return child
+
+    def remember(self, key: str, subject: Any, fact: Any) -> Any:
+        """Hand ``fact`` about ``subject`` (e.g. the sniffed MIME of these bytes) to later stages.
+
+        Facts live for one run of one input; a later stage gets the fact back from
+        :meth:`recall` only for the very same ``subject`` object, so a stage that
+        changed the value never reads a stale fact. Returns ``fact``.
+        """
+        self._facts[key] = (subject, fact)
+        return fact
+
+    def recall(self, key: str, subject: Any) -> Any:
+        """The fact an earlier stage of this run remembered about ``subject``, else ``None``.
+
+        Example:
+            >>> import keras_sanitize as ks
+            >>> ctx = ks.Validator().context([])
+            >>> data = b"GIF89a"
+            >>> ctx.remember("mime", data, "image/gif")
+            'image/gif'
+            >>> ctx.recall("mime", data), ctx.recall("mime", b"other")
+            ('image/gif', None)
+        """
+        hit = self._facts.get(key)
+        return hit[1] if hit is not None and hit[0] is subject else None
 
     @property
     def position(self) -> int:
@@ -381,6 +410,7 @@ def run_stages(
     """
     findings: list[Finding] = [] if sink is None else sink
     first = parent.position if parent is not None else len(findings)
+    facts: dict[str, tuple[Any, Any]] = {}
     timings: dict[str, float] = {}
     rejected = halted = False
     for stage in stages:
@@ -388,6 +418,7 @@ def run_stages(
             ctx = parent.nested(stage)
         else:
             ctx = stage.context(findings, index=index, monitor=monitor, overrides=overrides)
+            ctx._facts = facts
         start = time.perf_counter()
         value, halted = _call_stage(stage, value, ctx)
         key = stage.name if stage.name not in timings else f"{stage.name}#{len(timings)}"
@@ -490,3 +521,67 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[Any]) -> A
     if value not in options:
         raise ConfigError(f"{owner}: {name} must be one of {options}. Received: {name}={value!r}")
     return value
+
+
+def check_names(
+    owner: str,
+    name: str,
+    values: Iterable[Any],
+    *,
+    known: Iterable[str] | None = None,
+    case: str | None = None,
+) -> tuple[str, ...]:
+    """Validate an allowlist argument of names (formats, modes, codecs...), raising :class:`ConfigError`.
+
+    Entries must be non-empty strings (``case="upper"``/``"lower"`` folds them), and
+    among ``known`` when given. Returns them sorted and deduplicated.
+
+    Example:
+        >>> check_names("FormatAllowlist", "formats", ["WAV", "flac"], case="lower")
+        ('flac', 'wav')
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"{owner}: {name} must be a list of names. Received: {name}={values!r}")
+    allowed = None if known is None else frozenset(known)
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{owner}: {name} entries must be non-empty strings. Received: {v!r}")
+        v = v.upper() if case == "upper" else v.lower() if case == "lower" else v
+        if allowed is not None and v not in allowed:
+            raise ConfigError(f"{owner}: {name} entries must be among {sorted(allowed)}. Received: {v!r}")
+        out.append(v)
+    return tuple(sorted(set(out)))
+
+
+def check_limits(limits: Any) -> None:
+    """Validate a frozen limits dataclass (``image.Limits``, ``audio.Limits``...) field by field.
+
+    Every field is a number >= 0 (an ``int`` where its default is one), or ``None`` (no
+    limit) where the field's type allows it. Call it from ``__post_init__``.
+    """
+    owner = type(limits).__name__
+    for f in dataclasses.fields(limits):
+        value = getattr(limits, f.name)
+        if value is None and (f.default is None or "None" in str(f.type)):
+            continue
+        check_number(owner, f.name, value, minimum=0, integer=isinstance(f.default, int))
+
+
+def resolve_limits(owner: str, limits: Any, defaults: Any, given: Mapping[str, Any]) -> Any:
+    """The limits a ``default()`` uses: ``limits`` when given (then the individual
+    ``max_*`` keywords in ``given`` must keep their defaults), else ``given`` applied to
+    ``defaults``. Returns an instance of ``type(defaults)``.
+    """
+    cls = type(defaults)
+    if limits is None:
+        return dataclasses.replace(defaults, **dict(given))
+    if not isinstance(limits, cls):
+        raise ConfigError(f"{owner}: limits must be a {cls.__qualname__}. Received: limits={limits!r}")
+    clash = sorted(k for k, v in given.items() if v != getattr(defaults, k))
+    if clash:
+        raise ConfigError(
+            f"{owner}: give limits= or the individual limits {clash}, not both "
+            f"(e.g. limits=dataclasses.replace(limits, {clash[0]}=...))"
+        )
+    return limits

@@ -2,10 +2,10 @@
 and ``docs/findings.md``.
 
 A finding code is a string constant of the form ``area.snake_case[.more]`` whose area is
-one of :data:`AREAS`, anywhere in ``keras_sanitize/`` except docstrings and ``owner``
-names; codes built as ``f"{self.code}_suffix"`` are expanded with the module's ``code=``
-defaults. ``tests/test_finding_codes.py`` fails when the checked-in files differ from
-what this script generates.
+one of :data:`AREAS`, anywhere in ``keras_sanitize/`` except docstrings, ``owner`` names
+and the arguments of fact/argument-check calls; codes built as ``f"{self.code}_suffix"``
+are expanded with the module's ``code=`` defaults. ``tests/test_finding_codes.py`` fails
+when the checked-in files differ from what this script generates.
 
 Usage::
 
@@ -58,6 +58,23 @@ def _owner_names(tree: ast.AST) -> set[int]:
     return out
 
 
+#: calls whose string arguments are not finding codes (fact keys, owner names)
+_NOT_CODES = frozenset(
+    {"remember", "recall", "resolve_limits", "check_number", "check_choice", "check_names"}
+)
+
+
+def _non_code_args(tree: ast.AST) -> set[int]:
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            if name in _NOT_CODES:
+                out.update(id(a) for a in node.args if isinstance(a, ast.Constant))
+    return out
+
+
 def _module_constants(trees: dict[Path, ast.Module]) -> dict[str, str]:
     consts: dict[str, str] = {}
     for tree in trees.values():
@@ -100,7 +117,7 @@ def collect() -> dict[str, list[str]]:
         if path.name == "codes.py" and path.parent == PACKAGE:
             continue  # the catalogue's own module: old names of renamed codes
         where = path.relative_to(ROOT).as_posix()
-        skip = _docstrings(tree) | _owner_names(tree)
+        skip = _docstrings(tree) | _owner_names(tree) | _non_code_args(tree)
         suffixes = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:

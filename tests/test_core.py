@@ -300,3 +300,19 @@ def test_pipeline_modality_is_given_or_agreed_by_its_stages() -> None:
     assert ks.Pipeline(ks.tensor.default().stages).modality_name is None
     assert ks.Pipeline([]).modality == "any"
     assert ks.Pipeline([], modality="text").modality == "text"
+
+
+def test_check_names_is_the_one_allowlist_check() -> None:
+    from keras_sanitize.stage import check_names
+
+    assert check_names("X", "formats", ["WAV", "wav", "flac"], case="lower") == ("flac", "wav")
+    for bad in ("wav", b"wav", 3, [""], [None]):
+        with pytest.raises(ks.ConfigError, match="formats"):
+            check_names("X", "formats", bad)  # type: ignore[arg-type]
+    with pytest.raises(ks.ConfigError, match="must be among"):
+        check_names("X", "formats", ["mp4"], known={"wav"})
+    # the modalities use it: the same message shape for the same mistake
+    with pytest.raises(ks.ConfigError, match="formats must be a list of names"):
+        ks.image.default(formats="image/png")
+    with pytest.raises(ks.ConfigError, match="formats must be a list of names"):
+        ks.audio.default(formats="wav")

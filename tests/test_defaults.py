@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import re
@@ -13,7 +14,7 @@ import keras_sanitize as ks
 
 MODALITIES = ("text", "image", "audio", "tensor")
 #: parameters every default() has, in this order, with these defaults
-SHARED = {"max_bytes": None, "policy": None, "mode": "enforce"}
+SHARED = {"max_bytes": None, "limits": None, "policy": None, "mode": "enforce"}
 
 
 def _module(name: str) -> ModuleType:
@@ -38,7 +39,7 @@ def test_shared_parameters_are_present(name: str) -> None:
     params = {p.name: p for p in _params(name)}
     for shared, default in SHARED.items():
         assert shared in params, f"{name}.default lacks {shared}"
-        if default is not None or shared != "max_bytes":
+        if shared != "max_bytes":
             assert params[shared].default == default, (name, shared)
 
 
@@ -89,3 +90,49 @@ def test_deprecated_spellings_still_work() -> None:
 def test_bad_value_range_is_a_config_error() -> None:
     with pytest.raises(ks.ConfigError, match="value_range"):
         ks.tensor.default(value_range=(1.0,))
+
+
+@pytest.mark.parametrize("name", MODALITIES)
+def test_one_frozen_limits_dataclass_per_modality(name: str) -> None:
+    module = _module(name)
+    limits_cls = module.Limits
+    assert dataclasses.is_dataclass(limits_cls) and limits_cls.__dataclass_params__.frozen
+    default_limits = module.DEFAULT_LIMITS
+    assert isinstance(default_limits, limits_cls)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default_limits.max_bytes = 1
+    # the DEFAULT_* constants are the dataclass's defaults
+    for field in dataclasses.fields(limits_cls):
+        constant = getattr(module, f"DEFAULT_{field.name.upper()}", None)
+        name_ = f"DEFAULT_{field.name.upper()}"
+        sub = [getattr(m, name_, None) for m in (module.validators, module.encoders)]
+        values = [v for v in (constant, *sub) if v is not None]
+        assert values and all(v == getattr(default_limits, field.name) for v in values), (name, field.name)
+    with pytest.raises(ks.ConfigError, match="max_bytes"):
+        limits_cls(max_bytes=-1)
+    with pytest.raises(ks.ConfigError, match="not both"):
+        module.default(limits=limits_cls(), max_bytes=12345)
+    with pytest.raises(ks.ConfigError, match="limits must be"):
+        module.default(limits={"max_bytes": 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "limits", "value", "code"),
+    [
+        ("text", {"max_chars": 5}, "x" * 6, "text.too_long"),
+        ("image", {"max_pixels": 10}, "png", "image.too_many_pixels"),
+        ("audio", {"max_bytes": 100}, "wav", "audio.too_many_bytes"),
+        ("tensor", {"max_elements": 2}, [1.0, 2.0, 3.0], "tensor.too_many_elements"),
+    ],
+)
+def test_limits_reach_the_stages(name: str, limits: dict[str, int], value: object, code: str) -> None:
+    from keras_sanitize.audio import synth
+    from keras_sanitize.image import _samples
+
+    module = _module(name)
+    if value == "png":
+        value = _samples.png()
+    elif value == "wav":
+        value = synth.encode(synth.speech_like(0.2, 16000), 16000)
+    report = module.default(limits=module.Limits(**limits)).run(value)
+    assert code in report.codes, report

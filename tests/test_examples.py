@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Each example is a fresh process importing Keras: a quarter of the suite's CPU time.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # What each example must print (besides exiting 0); examples not listed only need to exit 0.

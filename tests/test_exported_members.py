@@ -57,3 +57,14 @@ def test_all_equals_the_public_namespace() -> None:
             continue
         # what the package's own imports leave behind may only be its submodules
         assert isinstance(value, types.ModuleType) and value.__name__ == f"keras_sanitize.{name}", name
+
+
+def test_modality_namespaces_show_their_public_names_only() -> None:
+    import types
+
+    for name in ("text", "image", "audio", "tensor"):
+        module = getattr(ks, name)
+        assert isinstance(module, types.ModuleType)
+        assert dir(module) == sorted(module.__all__), name
+        for public in module.__all__:
+            assert hasattr(module, public), f"ks.{name}.{public}"

@@ -59,3 +59,36 @@ def test_one_modality_registry_read_everywhere() -> None:
         assert preset.modality == name
     with pytest.raises(ks.ConfigError, match="modality must be one of"):
         modality_module("video")
+
+
+#: registered names saved policies already use: they must keep loading (names may be added)
+SAVED_NAMES = {
+    "AudioByteBudget", "AudioDecode", "AudioDownmix", "AudioFormatAllowlist", "AudioHardClip",
+    "AudioHeaderLimits", "AudioLowPass", "AudioNormalize", "AudioRemoveDC", "AudioResample",
+    "AudioSignalChecks", "AudioSqueezeCompare", "AudioToArray", "AudioTrimPad", "AudioUltrasonic",
+    "BidiControls", "Cast", "Charset", "Clip", "Confusables", "ControlChars", "DTypeAllowlist",
+    "EscapeNonPrintable", "Finite", "FragmentFilter", "HtmlEscape", "HtmlSanitizer",
+    "ImageApplyOrientation", "ImageContentStats", "ImageDecode", "ImageFeatureSqueezing",
+    "ImageFirstFrame", "ImageFlattenAlpha", "ImageFormat", "ImageHeader", "ImageReencode",
+    "ImageResize", "ImageStripMetadata", "ImageToArray", "InjectionEnsemble", "InjectionModel",
+    "InvisibleChars", "JsonEscape", "LinkFilter", "ModelVerifier", "Pipeline", "ProbabilitySimplex",
+    "PromptInjectionRules", "Repetition", "ReplaceNonFinite", "ShapeSpec", "SizeBudget",
+    "StripInvisible", "Structured", "TensorSpec", "TextLength", "ToArray", "ToText",
+    "UnicodeNormalize", "ValueRange", "Whitespace",
+}  # fmt: skip
+
+
+def test_registered_names_of_saved_policies_keep_loading() -> None:
+    registered = {k.split(">", 1)[1] for k in registered_stages() if k.startswith("keras_sanitize>")}
+    assert registered >= SAVED_NAMES, sorted(SAVED_NAMES - registered)
+
+
+def test_one_registration_scheme_with_a_modality_prefix() -> None:
+    @ks.register_stage("vocab_test", prefix="Image")
+    class Blur(ks.Filter):
+        def process(self, value: object, ctx: ks.Context) -> object:
+            return value
+
+    assert ks.serialize_stage(Blur())["registered_name"] == "vocab_test>ImageBlur"
+    assert ks.serialize_stage(ks.image.encoders.Decode())["registered_name"] == "keras_sanitize>ImageDecode"
+    assert ks.serialize_stage(ks.audio.encoders.Decode())["registered_name"] == "keras_sanitize>AudioDecode"

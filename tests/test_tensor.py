@@ -67,7 +67,7 @@ def test_to_array_refuses_before_allocating() -> None:
     assert to.run([[1, 2], [3]]).codes == ("tensor.not_numeric",)  # ragged
     assert to.run([1, "2"]).codes == ("tensor.not_numeric",)
     assert to.run([2**70]).codes == ("tensor.not_numeric",)
-    assert to.run(list(range(11))).codes == ("tensor.not_numeric",)
+    assert to.run(list(range(11))).codes == ("tensor.too_many_elements",)  # a limit, named as one
     deep: Any = 1.0
     for _ in range(10_000):
         deep = [deep]

@@ -50,3 +50,8 @@ def test_upload_is_immutable() -> None:
     up = ks.Upload(b"x")
     with pytest.raises(AttributeError):
         up.data = b"y"  # type: ignore[misc]
+
+
+def test_image_takes_the_upload_mapping_too() -> None:
+    report = ks.image.default().run({"data": _samples.png(), "filename": "a.jpg"})
+    assert report.ok and report.has("image.declared_type_mismatch")

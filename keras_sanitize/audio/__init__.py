@@ -20,18 +20,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from keras_sanitize.pipeline import Pipeline
-from keras_sanitize.stage import Stage, check_number
+from keras_sanitize.stage import Stage, check_number, resolve_limits
 
 from . import encoders, filters, validators, verifiers
 from ._clip import Clip
 from ._common import (
     DEFAULT_CODECS,
     DEFAULT_FORMATS,
+    DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_RATE,
     DEFAULT_MAX_SECONDS,
     DEFAULT_MIN_RATE,
+    Limits,
 )
 from .encoders import DEFAULT_MAX_DECODE_SECONDS
 from .filters import DEFAULT_CUTOFF_HZ
@@ -40,6 +42,7 @@ __all__ = [
     "DEFAULT_CODECS",
     "DEFAULT_CUTOFF_HZ",
     "DEFAULT_FORMATS",
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_CHANNELS",
     "DEFAULT_MAX_DECODE_SECONDS",
@@ -47,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_MIN_RATE",
     "Clip",
+    "Limits",
     "default",
     "encoders",
     "filters",
@@ -75,6 +79,7 @@ def default(
     resample_quality: str = "HQ",
     array_rate: int | None = None,
     max_decode_seconds: float = encoders.DEFAULT_MAX_DECODE_SECONDS,
+    limits: Limits | None = None,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
     sandbox: Any = None,
@@ -98,6 +103,8 @@ def default(
         length: pad or cut to exactly this many frames at ``sample_rate``.
         max_seconds, max_bytes, max_channels, min_rate, max_rate: input limits.
         formats, codecs: allowlists of containers and sample formats.
+        limits: all the limits at once (a :class:`Limits`), instead of the ``max_*``,
+            ``min_rate`` and ``max_decode_seconds`` keywords.
         policy: finding code -> action for the whole pipeline.
         mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
         ultrasonic: run the ultrasonic verifier (before resampling).
@@ -120,6 +127,17 @@ def default(
         (True, (1600,), dtype('float32'), ('audio.silence',))
     """
     owner = "audio.default"
+    given = {
+        "max_bytes": max_bytes,
+        "max_seconds": max_seconds,
+        "max_channels": max_channels,
+        "min_rate": min_rate,
+        "max_rate": max_rate,
+        "max_decode_seconds": max_decode_seconds,
+    }
+    lim: Limits = resolve_limits(owner, limits, DEFAULT_LIMITS, given)
+    max_bytes, max_seconds, max_channels = lim.max_bytes, lim.max_seconds, lim.max_channels
+    min_rate, max_rate, max_decode_seconds = lim.min_rate, lim.max_rate, lim.max_decode_seconds
     check_number(owner, "sample_rate", sample_rate, minimum=1, integer=True)
     check_number(owner, "max_seconds", max_seconds, minimum=0.0)
     stages: list[Stage] = [
@@ -162,3 +180,8 @@ def default(
     stages.append(encoders.ToArray(layout=layout))
     pipe = Pipeline(stages, modality="audio", name="audio_default", policy=policy, mode=mode)
     return pipe.isolated(sandbox) if sandbox is not None and sandbox is not False else pipe
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

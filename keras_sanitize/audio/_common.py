@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
-from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import echo
 from keras_sanitize.sniff import LibmagicMissing, sniff_mime
-from keras_sanitize.stage import Context
+from keras_sanitize.stage import Context, check_limits
+from keras_sanitize.stage import check_names as _check_names
 
 from ._header import HeaderError, HeaderInfo, container_of, parse_header, sf_info
 
@@ -23,7 +24,7 @@ def audio_stage(cls: T) -> T:
     The prefix keeps the registry unambiguous: ``Decode``, ``ToArray``,
     ``LowPass``... also exist in other modalities.
     """
-    return register_stage(name="Audio" + cls.__name__)(cls)
+    return register_stage(prefix="Audio")(cls)
 
 
 #: formats accepted by default: the ones speech and audio models are usually fed.
@@ -49,15 +50,41 @@ DEFAULT_CODECS: frozenset[str] = frozenset(
         "MPEG_LAYER_III",
     }
 )
-#: default byte budget of one encoded input: 64 MiB.
-DEFAULT_MAX_BYTES: int = 64 << 20
-#: default longest accepted duration, in seconds.
-DEFAULT_MAX_SECONDS: float = 60.0
-#: default most channels accepted.
-DEFAULT_MAX_CHANNELS: int = 2
-#: default accepted sample-rate range, in Hz.
-DEFAULT_MIN_RATE: int = 8000
-DEFAULT_MAX_RATE: int = 192000
+@dataclass(frozen=True)
+class Limits:
+    """The audio modality's resource limits; every one is overridable.
+
+    Attributes:
+        max_bytes: byte budget of one encoded input (64 MiB).
+        max_seconds: longest accepted duration, in seconds (from the header, before decoding).
+        max_channels: most channels accepted.
+        min_rate, max_rate: accepted sample-rate range, in Hz.
+        max_decode_seconds: decode time budget for long streams, in seconds.
+
+    Example:
+        >>> import keras_sanitize as ks
+        >>> ks.audio.default(limits=ks.audio.Limits(max_seconds=10.0)).stages[2].max_seconds
+        10.0
+    """
+
+    max_bytes: int = 64 << 20
+    max_seconds: float = 60.0
+    max_channels: int = 2
+    min_rate: int = 8000
+    max_rate: int = 192000
+    max_decode_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_limits(self)
+
+
+#: the default limits of every audio stage and of :func:`~keras_sanitize.audio.default`.
+DEFAULT_LIMITS = Limits()
+DEFAULT_MAX_BYTES: int = DEFAULT_LIMITS.max_bytes
+DEFAULT_MAX_SECONDS: float = DEFAULT_LIMITS.max_seconds
+DEFAULT_MAX_CHANNELS: int = DEFAULT_LIMITS.max_channels
+DEFAULT_MIN_RATE: int = DEFAULT_LIMITS.min_rate
+DEFAULT_MAX_RATE: int = DEFAULT_LIMITS.max_rate
 
 MIME_FORMATS: Mapping[str, str] = MappingProxyType({
     "audio/x-wav": "wav",
@@ -117,34 +144,42 @@ def detect_format(data: bytes) -> tuple[str | None, str]:
 def check_names(
     owner: str, name: str, values: Iterable[Any], known: frozenset[str] | None = None, upper: bool = False
 ) -> tuple[str, ...]:
-    """Validate an allowlist of names; returns a sorted tuple."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ConfigError(f"{owner}: {name} must be a list of names. Received: {name}={values!r}")
-    out = []
-    for v in values:
-        if not isinstance(v, str) or not v:
-            raise ConfigError(f"{owner}: {name} entries must be non-empty strings. Received: {v!r}")
-        v = v.upper() if upper else v.lower()
-        if known is not None and v not in known:
-            raise ConfigError(f"{owner}: {name} entries must be among {sorted(known)}. Received: {v!r}")
-        out.append(v)
-    return tuple(sorted(set(out)))
+    """Validate an allowlist of names (lower-cased, or upper-cased); returns a sorted tuple."""
+    return _check_names(owner, name, values, known=known, case="upper" if upper else "lower")
+
+
+def detected_format(ctx: Context, data: bytes) -> tuple[str | None, str]:
+    """:func:`detect_format` once per input: later stages read what the first one found."""
+    hit = ctx.recall("audio.format", data)
+    if hit is None:
+        try:
+            hit = ctx.remember("audio.format", data, detect_format(data))
+        except LibmagicMissing as exc:
+            ctx.halt("audio.libmagic_missing", str(exc))
+    fmt, mime = hit
+    return fmt, mime
 
 
 def read_header(data: bytes, formats: tuple[str, ...], ctx: Context) -> HeaderInfo:
-    """Detect the format and parse its header; halt with a finding when either is unusable."""
-    try:
-        fmt, _ = detect_format(data)
-    except LibmagicMissing as exc:
-        ctx.halt("audio.libmagic_missing", str(exc))
+    """Detect the format and parse its header; halt with a finding when either is unusable.
+
+    The parsed header is handed on through ``ctx``: ``HeaderLimits`` parses it, ``Decode``
+    reads it back for the same bytes.
+    """
+    fmt, _ = detected_format(ctx, data)
     if fmt is None or fmt not in formats:
         ctx.halt(
             "audio.format_not_allowed",
             f"audio format must be one of {list(formats)}; received {fmt or 'unknown'} bytes starting "
             f"{echo(data[:12])}",
         )
+    known = ctx.recall("audio.header", data)
+    if isinstance(known, HeaderInfo) and known.container == fmt:
+        return known
     try:
-        info = parse_header(data, fmt)
-        return info if info is not None else sf_info(data)
+        parsed = parse_header(data, fmt)
+        info = parsed if parsed is not None else sf_info(data)
+        ctx.remember("audio.header", data, info)
+        return info
     except HeaderError as exc:
         ctx.halt("audio.bad_header", f"{fmt} header is malformed: {exc}. Re-encode the file.")

@@ -21,6 +21,7 @@ from keras_sanitize.stage import Context, Encoder, Halt, check_choice, check_num
 from ._clip import Clip, as_clip, raw_bytes
 from ._common import (
     DEFAULT_FORMATS,
+    DEFAULT_LIMITS,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_RATE,
     DEFAULT_MAX_SECONDS,
@@ -39,7 +40,7 @@ LAYOUTS: tuple[str, ...] = ("T", "TC", "CT")
 #: up to this many samples are read in one call; more are read in blocks against the clock.
 _ONE_READ = 1 << 22
 #: default decode time budget, in seconds.
-DEFAULT_MAX_DECODE_SECONDS: float = 5.0
+DEFAULT_MAX_DECODE_SECONDS: float = DEFAULT_LIMITS.max_decode_seconds
 _EXACT = frozenset({"wav", "flac", "ogg", "aiff"})
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int8): 128.0}
 

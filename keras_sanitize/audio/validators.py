@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from keras_sanitize.findings import Action, Severity, echo
-from keras_sanitize.sniff import LibmagicMissing
 from keras_sanitize.stage import Context, Validator, check_number
 
 from ._clip import Clip, as_clip, raw_bytes, shape_and_rate
@@ -32,7 +31,7 @@ from ._common import (
     MIME_FORMATS,
     audio_stage,
     check_names,
-    detect_format,
+    detected_format,
     read_header,
 )
 from ._dsp import quiet
@@ -126,13 +125,11 @@ class FormatAllowlist(Validator):
         data, name, mime = raw_bytes(value)
         if data is None:
             return
-        try:
-            fmt, sniffed = detect_format(data)
-        except LibmagicMissing as exc:
-            ctx.halt("audio.libmagic_missing", str(exc))
+        fmt, sniffed = detected_format(ctx, data)
         if fmt not in self.formats:
             what = f"{fmt} audio" if fmt else f"{sniffed} (not a known audio format)"
-            ctx.add(
+            # nothing after this can read the bytes: halt (once), as image.format_not_allowed does
+            ctx.halt(
                 "audio.format_not_allowed",
                 f"audio format must be one of {list(self.formats)}; the bytes are {what}, starting "
                 f"{echo(data[:12])}. Convert the file, or allow the format with formats=.",

@@ -29,25 +29,29 @@ from keras_sanitize.findings import Report
 from keras_sanitize.image import encoders, filters, validators, verifiers
 from keras_sanitize.image._decode import DEFAULT_FORMATS, DEFAULT_MODES
 from keras_sanitize.image._limits import (
+    DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_SIDE,
+    Limits,
     check_formats,
     check_size,
 )
 from keras_sanitize.image._types import ImageUpload
 from keras_sanitize.pipeline import Pipeline
-from keras_sanitize.stage import Stage, check_choice
+from keras_sanitize.stage import Stage, check_choice, resolve_limits
 
 __all__ = [
     "DEFAULT_FORMATS",
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SIDE",
     "DEFAULT_MODES",
     "ImageUpload",
+    "Limits",
     "default",
     "encoders",
     "filters",
@@ -86,6 +90,7 @@ def default(
     keep_icc: bool = False,
     reencode_format: str = "png",
     detector: Stage | None = None,
+    limits: Limits | None = None,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
     for_model: Any = None,
@@ -106,6 +111,8 @@ def default(
             (default: stretch, like ``keras.layers.Resizing``).
         formats: allowed MIME types (see :data:`DEFAULT_FORMATS`).
         max_bytes, max_pixels, max_side, max_frames: limits checked before decoding.
+        limits: all the limits at once (a :class:`Limits`), instead of the ``max_*``
+            keywords.
         background: colour transparency is composited onto (and padding uses).
         keep_icc: keep the ICC colour profile (bytes output only matters).
         detector: a verifier run last on the array (e.g. a calibrated
@@ -144,10 +151,25 @@ def default(
     check_choice(owner, "output", output, ("array", "bytes"))
     size_t = check_size(owner, size)
     fmts = check_formats(owner, formats)
+    given = {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_side": max_side, "max_frames": max_frames}
+    lim: Limits = resolve_limits(owner, limits, DEFAULT_LIMITS, given)
     stages: list[Stage] = [
-        validators.ImageFormat(max_bytes=max_bytes, formats=fmts),
-        validators.ImageHeader(max_pixels=max_pixels, max_side=max_side, max_frames=max_frames, formats=fmts),
-        encoders.Decode(max_pixels=max_pixels, max_side=max_side, formats=fmts, draft=size_t),
+        validators.ImageFormat(max_bytes=lim.max_bytes, formats=fmts),
+        validators.ImageHeader(
+            max_pixels=lim.max_pixels,
+            max_side=lim.max_side,
+            max_frames=lim.max_frames,
+            max_scans=lim.max_scans,
+            max_chunks=lim.max_chunks,
+            formats=fmts,
+        ),
+        encoders.Decode(
+            max_pixels=lim.max_pixels,
+            max_side=lim.max_side,
+            max_chunks=lim.max_chunks,
+            formats=fmts,
+            draft=size_t,
+        ),
         filters.FirstFrame(),
         filters.ApplyOrientation(),
         filters.StripMetadata(keep_icc=keep_icc),
@@ -252,3 +274,8 @@ def stack(reports: Iterable[Report]) -> tuple[np.ndarray, list[int]]:
             f"stack needs equal shapes; give default() a size. Received shapes: {sorted(shapes)[:4]}"
         )
     return np.stack(arrays), kept
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

@@ -30,7 +30,9 @@ from typing import Any
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from keras_sanitize._stderr import captured_stderr
+from keras_sanitize.errors import LibmagicMissing
 from keras_sanitize.findings import Action, Severity, echo
+from keras_sanitize.sniff import sniff_mime
 from keras_sanitize.stage import Context
 from keras_sanitize.upload import Upload
 
@@ -183,14 +185,26 @@ def describe_outcome(outcome: Outcome) -> tuple[str, str]:
 
 
 def as_bytes(value: Any) -> bytes | None:
-    """The bytes of a bytes-like value or an :class:`~keras_sanitize.Upload`, else ``None``."""
-    if isinstance(value, Upload):
-        value = value.data
+    """The bytes of a bytes-like value, an :class:`~keras_sanitize.Upload` or an upload
+    mapping (``{"data": ...}``, as in audio), else ``None``."""
     if isinstance(value, bytes):
         return value
-    if isinstance(value, (bytearray, memoryview)):
-        try:
-            return bytes(value)
-        except (TypeError, ValueError, BufferError):
-            return None
+    up = Upload.of(value)
+    return None if up is None else up.data
     return None
+
+
+def sniffed_mime(ctx: Context, data: bytes) -> str:
+    """The real MIME type of ``data``: sniffed once per input, then handed on through ``ctx``.
+
+    The first stage that needs it (``ImageFormat``) sniffs; ``ImageHeader`` and ``Decode``
+    read the remembered answer for the same bytes instead of sniffing again.
+    """
+    mime = ctx.recall("image.mime", data)
+    if mime is None:
+        try:
+            mime = normalize_mime(sniff_mime(data))
+        except LibmagicMissing as exc:
+            ctx.halt("image.libmagic_missing", str(exc))
+        ctx.remember("image.mime", data, mime)
+    return str(mime)

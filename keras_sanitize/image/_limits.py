@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.image._decode import PILLOW_FORMATS, REFUSED_FORMATS
-from keras_sanitize.stage import check_number
+from keras_sanitize.stage import check_limits, check_names, check_number
 
 T = TypeVar("T", bound=type)
 
@@ -19,33 +20,57 @@ def image_stage(cls: T) -> T:
     The prefix keeps the registry unambiguous: ``Decode`` and ``ToArray`` also
     exist in the tensor and audio modalities.
     """
-    name = cls.__name__ if cls.__name__.startswith("Image") else "Image" + cls.__name__
-    return register_stage(name=name)(cls)
+    return register_stage(prefix="Image")(cls)
 
 
-#: byte budget of one encoded image: 32 MiB.
-DEFAULT_MAX_BYTES: int = 32 << 20
-#: pixel cap: 40 MP (Pillow's own global bomb limit is 89 MP); 40 MP RGB is 120 MB decoded.
-DEFAULT_MAX_PIXELS: int = 40_000_000
-#: longest side allowed.
-DEFAULT_MAX_SIDE: int = 16_384
-#: frames an animation may declare (only the first is ever decoded).
-DEFAULT_MAX_FRAMES: int = 256
-#: scans a progressive JPEG may have; libjpeg's decode time grows with each.
-DEFAULT_MAX_SCANS: int = 64
-#: chunks (PNG), segments (JPEG), blocks (GIF) or RIFF chunks (WebP) a file may have;
-#: Pillow parses them one by one in Python (a million empty PNG chunks cost it ~5 s).
-DEFAULT_MAX_CHUNKS: int = 10_000
+@dataclass(frozen=True)
+class Limits:
+    """The image modality's resource limits, all checked before decoding; every one is overridable.
+
+    Attributes:
+        max_bytes: byte budget of one encoded image (32 MiB).
+        max_pixels: pixel cap, 40 MP (Pillow's own global bomb limit is 89 MP); 40 MP RGB is
+            120 MB decoded.
+        max_side: longest side allowed.
+        max_frames: frames an animation may declare (only the first is ever decoded).
+        max_scans: scans a progressive JPEG may have; libjpeg's decode time grows with each.
+        max_chunks: chunks (PNG), segments (JPEG), blocks (GIF) or RIFF chunks (WebP) a file
+            may have; Pillow parses them one by one in Python (a million empty PNG chunks cost
+            it ~5 s).
+
+    Example:
+        >>> import keras_sanitize as ks
+        >>> ks.image.default(limits=ks.image.Limits(max_pixels=1_000_000)).stages[1].max_pixels
+        1000000
+    """
+
+    max_bytes: int = 32 << 20
+    max_pixels: int = 40_000_000
+    max_side: int = 16_384
+    max_frames: int = 256
+    max_scans: int = 64
+    max_chunks: int = 10_000
+
+    def __post_init__(self) -> None:
+        check_limits(self)
+
+
+#: the default limits of every image stage and of :func:`~keras_sanitize.image.default`.
+DEFAULT_LIMITS = Limits()
+DEFAULT_MAX_BYTES: int = DEFAULT_LIMITS.max_bytes
+DEFAULT_MAX_PIXELS: int = DEFAULT_LIMITS.max_pixels
+DEFAULT_MAX_SIDE: int = DEFAULT_LIMITS.max_side
+DEFAULT_MAX_FRAMES: int = DEFAULT_LIMITS.max_frames
+DEFAULT_MAX_SCANS: int = DEFAULT_LIMITS.max_scans
+DEFAULT_MAX_CHUNKS: int = DEFAULT_LIMITS.max_chunks
 #: bits per channel allowed.
 DEFAULT_BIT_DEPTHS: tuple[int, ...] = (1, 2, 4, 8, 16)
 
 
 def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
     """Validate a MIME allowlist argument."""
-    if isinstance(formats, str) or not isinstance(formats, Iterable):
-        raise ConfigError(f"{owner}: formats must be a list of MIME types. Received: formats={formats!r}")
     out = []
-    for f in formats:
+    for f in check_names(owner, "formats", formats, case="lower"):
         if f in REFUSED_FORMATS:
             raise ConfigError(
                 f"{owner}: {f} cannot be allowed: it is not a raster image and can carry script. "
@@ -61,14 +86,7 @@ def check_formats(owner: str, formats: Iterable[str]) -> tuple[str, ...]:
 
 def check_modes(owner: str, modes: Iterable[str]) -> tuple[str, ...]:
     """Validate a Pillow mode allowlist argument."""
-    if isinstance(modes, str) or not isinstance(modes, Iterable):
-        raise ConfigError(f"{owner}: modes must be a list of Pillow modes. Received: modes={modes!r}")
-    out = []
-    for m in modes:
-        if not isinstance(m, str) or not m:
-            raise ConfigError(f"{owner}: modes entries must be Pillow mode names. Received: {m!r}")
-        out.append(m)
-    return tuple(sorted(set(out)))
+    return check_names(owner, "modes", modes)
 
 
 def check_size(owner: str, size: Any, allow_none: bool = True) -> tuple[int, int] | None:

@@ -30,9 +30,9 @@ from keras_sanitize.image._decode import (
     describe_outcome,
     guarded,
     mp,
-    normalize_mime,
     open_lazy,
     report_warnings,
+    sniffed_mime,
 )
 from keras_sanitize.image._limits import (
     DEFAULT_MAX_CHUNKS,
@@ -47,7 +47,6 @@ from keras_sanitize.image._limits import (
 )
 from keras_sanitize.image._markup import find_markup
 from keras_sanitize.image.validators import too_many_chunks
-from keras_sanitize.sniff import LibmagicMissing, sniff_mime
 from keras_sanitize.stage import Context, Encoder, check_choice, check_number
 
 __all__ = ["RESAMPLING", "Decode", "Reencode", "Resize", "ToArray"]
@@ -128,10 +127,7 @@ class Decode(Encoder):
                 f"image bytes, an ImageUpload, a PIL image or a uint8 array is required; received "
                 f"{echo(value)}",
             )
-        try:
-            mime = normalize_mime(sniff_mime(data))
-        except LibmagicMissing as exc:
-            ctx.halt("image.libmagic_missing", str(exc))
+        mime = sniffed_mime(ctx, data)
         if mime not in self.formats:
             ctx.halt(
                 "image.format_not_allowed",

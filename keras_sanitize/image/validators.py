@@ -31,6 +31,7 @@ from keras_sanitize.image._decode import (
     normalize_mime,
     open_lazy,
     report_warnings,
+    sniffed_mime,
 )
 from keras_sanitize.image._limits import (
     DEFAULT_BIT_DEPTHS,
@@ -95,13 +96,6 @@ def _need_bytes(ctx: Context, value: Any) -> bytes:
     return data
 
 
-def _sniff(ctx: Context, data: bytes) -> str:
-    try:
-        return normalize_mime(sniff_mime(data))
-    except LibmagicMissing as exc:
-        ctx.halt("image.libmagic_missing", str(exc))
-
-
 @image_stage
 class ImageFormat(Validator):
     """Check the byte budget and the real type (sniffed from the bytes) against an allowlist.
@@ -140,7 +134,7 @@ class ImageFormat(Validator):
                 f"the image has {len(data)} bytes; limit is {self.max_bytes} (max_bytes)",
                 detail={"bytes": len(data), "limit": self.max_bytes},
             )
-        mime = _sniff(ctx, data)
+        mime = sniffed_mime(ctx, data)
         if mime not in self.formats:
             svg = mime.startswith("image/svg") or b"<svg" in data[:4096].lower()
             kind = "an image type not on the allowlist" if mime.startswith("image/") else "not an image"
@@ -153,8 +147,10 @@ class ImageFormat(Validator):
                 severity=Severity.HIGH,
                 detail={"mime": mime, "head": echo(data[:16])},
             )
-        if isinstance(value, Upload):
-            self._check_declared(value, mime, ctx)
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            up = Upload.of(value)  # an Upload or an upload mapping carries a declaration
+            if up is not None:
+                self._check_declared(up, mime, ctx)
 
     def _check_declared(self, up: Upload, mime: str, ctx: Context) -> None:
         declared = up.content_type
@@ -256,7 +252,7 @@ class ImageHeader(Validator):
         if _pass_through(value):
             return
         data = _need_bytes(ctx, value)
-        mime = _sniff(ctx, data)
+        mime = sniffed_mime(ctx, data)
         if mime not in self.formats:
             ctx.halt(
                 "image.format_not_allowed",

@@ -16,13 +16,15 @@ from keras_sanitize.config import deserialize_stage, register_stage, serialize_s
 from keras_sanitize.errors import ConfigError, SanitizeError
 from keras_sanitize.findings import echo
 from keras_sanitize.pipeline import Pipeline
-from keras_sanitize.stage import Context, Halt, Stage
+from keras_sanitize.stage import Context, Halt, Stage, resolve_limits
 from keras_sanitize.tensor import encoders, filters, validators, verifiers
 from keras_sanitize.tensor._util import NUMERIC_DTYPES
-from keras_sanitize.tensor.validators import DEFAULT_MAX_ELEMENTS
+from keras_sanitize.tensor.validators import DEFAULT_LIMITS, DEFAULT_MAX_ELEMENTS, Limits
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_ELEMENTS",
+    "Limits",
     "Structured",
     "default",
     "encoders",
@@ -32,6 +34,8 @@ __all__ = [
     "verifiers",
 ]
 
+#: default()'s own limits: elements only (DEFAULT_LIMITS also bounds bytes, for the stages).
+_DEFAULT_PIPELINE_LIMITS = validators.Limits(max_bytes=None)
 _REAL_DTYPES = tuple(sorted(d for d in NUMERIC_DTYPES if d != "bool"))
 
 
@@ -43,6 +47,7 @@ def default(
     value_range: Sequence[float] | None = None,
     max_elements: int | None = validators.DEFAULT_MAX_ELEMENTS,
     max_bytes: int | None = None,
+    limits: validators.Limits | None = None,
     policy: Mapping[str, str] | None = None,
     mode: str = "enforce",
     min_value: float | None = None,
@@ -56,7 +61,8 @@ def default(
         shape: expected shape, ``None`` for a free dimension (default: any shape).
         dtype: cast accepted values to this dtype.
         value_range: ``(low, high)`` every element must lie in (``None``: any finite value).
-        max_elements, max_bytes: size limits.
+        max_elements, max_bytes: size limits (default: elements only).
+        limits: both at once (a :class:`Limits`).
         policy: finding code -> action for the whole pipeline.
         mode: ``"enforce"`` or ``"monitor"`` (see :class:`~keras_sanitize.Pipeline`).
         min_value, max_value: deprecated spelling of ``value_range``'s two ends.
@@ -81,6 +87,14 @@ def default(
                 f"tensor.default: value_range must be (low, high). Received: value_range={value_range!r}"
             )
         min_value, max_value = value_range
+    if limits is not None:
+        lim: validators.Limits = resolve_limits(
+            "tensor.default",
+            limits,
+            _DEFAULT_PIPELINE_LIMITS,
+            {"max_elements": max_elements, "max_bytes": max_bytes},
+        )
+        max_elements, max_bytes = lim.max_elements, lim.max_bytes
     stages: list[Stage] = [
         encoders.ToArray(max_elements=max_elements),
         validators.TensorSpec(
@@ -259,3 +273,8 @@ def from_model(model: Any) -> Stage:
             f"from_model: cannot derive a guard from {type(model).__name__}'s inputs "
             f"({type(exc).__name__}: {exc}); pass the input pipelines explicitly"
         ) from None
+
+
+def __dir__() -> list[str]:
+    # the public names, not the helpers imported to build default()
+    return sorted(__all__)

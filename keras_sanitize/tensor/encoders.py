@@ -75,6 +75,12 @@ class ToArray(Encoder):
             arr = value
         elif isinstance(value, (list, tuple, int, float, bool, np.generic)):
             reason = _scan_nested(value, self.max_elements if self.max_elements is not None else 1 << 62)
+            if reason and reason.startswith("more than"):
+                ctx.halt(
+                    "tensor.too_many_elements",
+                    f"the sequence has {reason}; limit is {self.max_elements} (max_elements)",
+                    detail={"limit": self.max_elements},
+                )
             if reason:
                 ctx.halt(
                     "tensor.not_numeric",

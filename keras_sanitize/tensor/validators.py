@@ -9,13 +9,14 @@ pipelines.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Severity, echo
-from keras_sanitize.stage import Context, Validator, check_number
+from keras_sanitize.stage import Context, Validator, check_limits, check_number
 from keras_sanitize.tensor._util import (
     NUMERIC_DTYPES,
     check_dtypes,
@@ -26,6 +27,32 @@ from keras_sanitize.tensor._util import (
 
 __all__ = ["DTypeAllowlist", "Finite", "ShapeSpec", "SizeBudget", "TensorSpec", "ValueRange"]
 
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The tensor modality's resource limits; every one is overridable.
+
+    Attributes:
+        max_elements: element budget, 2**28 elements (1 GiB of float32).
+        max_bytes: byte budget of the array (1 GiB); ``None`` in
+            :func:`~keras_sanitize.tensor.default`, which bounds elements only.
+
+    Example:
+        >>> import numpy as np, keras_sanitize as ks
+        >>> ks.tensor.default(limits=ks.tensor.Limits(max_elements=3)).run(np.zeros(4)).codes
+        ('tensor.too_many_elements',)
+    """
+
+    max_elements: int | None = 1 << 28
+    max_bytes: int | None = 1 << 30
+
+    def __post_init__(self) -> None:
+        check_limits(self)
+
+
+#: the default limits of the tensor stages.
+DEFAULT_LIMITS = Limits()
 #: default element budget: 2**28 elements (1 GiB of float32).
 DEFAULT_MAX_ELEMENTS: int = 1 << 28
 #: default byte budget: 1 GiB.

@@ -16,11 +16,12 @@ from typing import Any
 from keras_sanitize.config import register_stage
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Encoder, check_choice, check_number
+from keras_sanitize.text._limits import DEFAULT_LIMITS
 
 __all__ = ["EscapeNonPrintable", "HtmlEscape", "JsonEscape", "ToText", "Whitespace"]
 
 #: Default byte budget before decoding: 4 MiB.
-DEFAULT_MAX_BYTES: int = 4 << 20
+DEFAULT_MAX_BYTES: int = DEFAULT_LIMITS.max_bytes
 
 
 def require_str(ctx: Context, value: Any) -> str:

@@ -23,6 +23,7 @@ from keras_sanitize.config import register_stage
 from keras_sanitize.errors import ConfigError
 from keras_sanitize.findings import Severity, echo
 from keras_sanitize.stage import Context, Validator, check_number
+from keras_sanitize.text._limits import DEFAULT_LIMITS
 from keras_sanitize.text._unicode_validators import BidiControls, Confusables, InvisibleChars
 from keras_sanitize.text.encoders import require_str
 
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: Default character budget: 100 000 characters (~25k tokens).
-DEFAULT_MAX_CHARS: int = 100_000
+DEFAULT_MAX_CHARS: int = DEFAULT_LIMITS.max_chars
 #: Controls allowed by default: tab, newline, carriage return.
 DEFAULT_ALLOWED_CONTROLS: str = "\t\n\r"
 #: Seconds a ``regex`` pattern may run before the input is refused.
