@@ -196,7 +196,7 @@ def run_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         from keras_sanitize.scale._scan import ray_results
 
         try:
-            results, digests = ray_results(files, args, pipeline)
+            results, digests = ray_results(files, args, pipeline, _check)
         except ConfigError as exc:
             raise _UsageError(str(exc)) from None
     else:

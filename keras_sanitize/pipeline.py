@@ -146,9 +146,10 @@ class Pipeline(Stage):
 
         See :class:`keras_sanitize.sandbox.IsolatedPipeline` and ``docs/sandbox.md``.
         """
-        from keras_sanitize.sandbox import isolate
+        from keras_sanitize.registry import extension
 
-        return isolate(self, sandbox)
+        isolated: Pipeline = extension("sandbox").isolate(self, sandbox)
+        return isolated
 
     # -- config ----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

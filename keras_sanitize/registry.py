@@ -63,6 +63,25 @@ def modality_module(modality: str) -> ModuleType:
     return importlib.import_module(MODALITIES[modality])
 
 
+# Packages that build on the core and the integrations (arrows run one way: core <- modalities <-
+# integrations <- sandbox <- serve <- scale). Where an older layer offers a door into a newer one
+# (``Pipeline.isolated``, ``ks.wrap(..., sandbox=True)``), it goes through this table at call time,
+# never through an import, so the import graph keeps one direction.
+EXTENSIONS: Mapping[str, str] = MappingProxyType({"sandbox": "keras_sanitize.sandbox"})
+
+
+def extension(name: str) -> ModuleType:
+    """Import and return the package ``name`` of :data:`EXTENSIONS` (a later layer than the caller).
+
+    Example:
+        >>> extension("sandbox").__name__
+        'keras_sanitize.sandbox'
+    """
+    if name not in EXTENSIONS:
+        raise ConfigError(f"extension must be one of {list(EXTENSIONS)}. Received: {name!r}")
+    return importlib.import_module(EXTENSIONS[name])
+
+
 def register_stage(
     package: str = "keras_sanitize", name: str | None = None, *, prefix: str = ""
 ) -> Callable[[T], T]:

@@ -275,9 +275,11 @@ def wrap(
     """
     check_on_reject("wrap", on_reject)
     if sandbox is not None and sandbox is not False:
-        from keras_sanitize.sandbox._model import sandboxed
+        from keras_sanitize.registry import extension
 
-        return sandboxed(model, inputs, outputs, on_reject, return_reports, split, sandbox)
+        sandboxed = extension("sandbox")._model.sandboxed
+        boxed: SanitizedModel = sandboxed(model, inputs, outputs, on_reject, return_reports, split, sandbox)
+        return boxed
     if not isinstance(return_reports, bool):
         raise ConfigError(f"wrap: return_reports must be a bool. Received: {return_reports!r}")
     if isinstance(model, SanitizedModel):

@@ -205,7 +205,7 @@ class Sandbox:
 
         if modality is not None and modality not in MODALITIES:
             raise ConfigError(f"validate: modality must be one of {list(MODALITIES)}. Received: {modality!r}")
-        from keras_sanitize.sandbox._isolated import remote_batch
+        from keras_sanitize.sandbox._remote import remote_batch
 
         return remote_batch(self, _Validator(modality), list(values))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,13 @@ class _ScanBatch(SanitizeBatch):
         self,
         pipeline: Stage | None,
         args: argparse.Namespace,
+        check: Callable[[Path, argparse.Namespace, Any], Report],
         ledger: Any = None,
         limits: ScaleLimits | None = None,
     ) -> None:
         self.pipeline = pipeline  # type: ignore[assignment]
         self.args = args
+        self.check = check
         self.column = "path"
         self.keep = "all"
         self.ledger = ledger
@@ -77,9 +79,7 @@ class _ScanBatch(SanitizeBatch):
         self.modality = args.modality
 
     def report(self, batch: Mapping[str, Any], index: int) -> Report:
-        from keras_sanitize.cli import _check
-
-        return _check(Path(str(batch["path"][index])), self.args, self.pipeline)
+        return self.check(Path(str(batch["path"][index])), self.args, self.pipeline)
 
     def columns(self, batch: dict[str, Any], reports: list[Report]) -> dict[str, Any]:
         paths = [str(p) for p in batch["path"]]
@@ -95,9 +95,13 @@ class _ScanBatch(SanitizeBatch):
 
 
 def ray_results(
-    files: Sequence[Path], args: argparse.Namespace, pipeline: Stage | None
+    files: Sequence[Path],
+    args: argparse.Namespace,
+    pipeline: Stage | None,
+    check: Callable[[Path, argparse.Namespace, Any], Report],
 ) -> tuple[list[tuple[Path, Report]], dict[str, str | None]]:
-    """Check ``files`` on Ray; return the local scan's ``(path, report)`` list and the digests."""
+    """Check ``files`` on Ray with ``check`` (the local scan's per-file check, handed in by the CLI
+    so that this package never imports it); return ``(path, report)`` pairs and the digests."""
     ray = _ray()
     started = False
     if not ray.is_initialized():
@@ -114,7 +118,7 @@ def ray_results(
         out = _map(
             ds,
             _ScanBatch,
-            {"pipeline": pipeline, "args": args},
+            {"pipeline": pipeline, "args": args, "check": check},
             ScaleLimits(),
             concurrency=args.ray_actors,
             batch_size=args.ray_batch_size,
