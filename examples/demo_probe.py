@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from _demo import Case
+from _demo import Case, run_alone
 
 import keras_sanitize as ks
 
@@ -58,3 +58,7 @@ def section() -> tuple[str, list[Case]]:
             Case("probe: harden next", "accepted", [f"{r['family']}: {r['why']}" for r in ranking[:2]])
         )
     return "probe: a naive chatbot, raw vs behind ks.text.default()", cases
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_alone(section))

@@ -290,17 +290,22 @@ def wrap(
         check_stage_arg("wrap", "outputs", outputs)
     explicit = inputs is not None
     if inputs is None:
-        from keras_sanitize.tensor import Structured, from_model
-
-        derived = from_model(model)
-        if isinstance(derived, Structured):
-            pipes = derived.pipelines
-            inputs = dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
-        else:
-            inputs = derived
+        inputs = derive_inputs(model)
     guards = Inputs(inputs, split, string_ranks(model))
     _check_image_specs(model, guards)
     return SanitizedModel(model, guards, outputs, on_reject, return_reports, split, explicit)
+
+
+def derive_inputs(model: Any) -> Any:
+    """The input pipelines :func:`wrap` derives from ``model``'s input specs: one pipeline, or a
+    list or dict of them for a model with several inputs (``ks.tensor.from_model``)."""
+    from keras_sanitize.tensor import Structured, from_model
+
+    derived = from_model(model)
+    if isinstance(derived, Structured):
+        pipes = derived.pipelines
+        return dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
+    return derived
 
 
 def _check_image_specs(model: Any, guards: Inputs) -> None:

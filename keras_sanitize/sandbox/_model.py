@@ -17,7 +17,7 @@ from keras_sanitize.findings import Action, Finding, Report, Severity
 from keras_sanitize.integrations._batch import check_on_reject, decide, raise_if_refused
 from keras_sanitize.integrations._inputs import Inputs
 from keras_sanitize.integrations._outputs import align, attach_outputs, check_outputs
-from keras_sanitize.integrations.wrap import SanitizedModel
+from keras_sanitize.integrations.wrap import SanitizedModel, derive_inputs
 from keras_sanitize.pipeline import Pipeline
 from keras_sanitize.sandbox import _codec as codec
 from keras_sanitize.sandbox._group import Group as _Group
@@ -209,14 +209,7 @@ class SandboxedModel(SanitizedModel):
         remote = _RemoteModel(box, group, (group.info or {}).get("info") or {})
         explicit = inputs is not None
         if inputs is None:
-            from keras_sanitize.tensor import Structured, from_model
-
-            derived = from_model(remote)
-            if isinstance(derived, Structured):
-                pipes = derived.pipelines
-                inputs = dict(zip((str(k) for k in derived.keys), pipes)) if derived.named else list(pipes)
-            else:
-                inputs = derived
+            inputs = derive_inputs(remote)
         guards = _isolate_raw(inputs, box)
         super().__init__(remote, Inputs(guards, split), outputs, on_reject, return_reports, split, explicit)
         # Workers serialize their own calls; the caller may call from many threads at once.

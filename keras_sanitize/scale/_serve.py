@@ -83,7 +83,9 @@ class SanitizedPredictor:
             x: Any = inputs
         else:
             try:
-                x = np.asarray(inputs, dtype=self.dtype)
+                # a number beyond the dtype's range becomes inf here; the model's guard refuses it
+                with np.errstate(over="ignore", invalid="ignore"):
+                    x = np.asarray(inputs, dtype=self.dtype)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise ConfigError(f"inputs are not a rectangular array of {self.dtype}: {exc}") from None
         out, reports = self.model.predict(x, verbose=0, return_reports=True)
