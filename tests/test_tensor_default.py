@@ -1,4 +1,4 @@
-"""The tensor modality: every stage through the harness, plus from_model."""
+"""The tensor package (``keras_sanitize/tensor/__init__.py``): default(), Structured, from_model."""
 
 from __future__ import annotations
 
@@ -7,90 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _tensor_helpers import SAMPLES, STAGES, in_module
 
 import keras_sanitize as ks
 from keras_sanitize.testing import check_stage
-
-V = ks.tensor.validators
-F = ks.tensor.filters
-E = ks.tensor.encoders
-
-SAMPLES: list[Any] = [
-    np.zeros((2, 3), np.float32),
-    np.array([1.0, np.nan, -np.inf]),
-    np.arange(6, dtype=np.int64).reshape(2, 3),
-    np.array([True, False]),
-    np.zeros((0, 4)),
-    np.array(3.5),
-]
-
-STAGES = [
-    V.TensorSpec(),
-    V.TensorSpec(shape=(None, 3), min_value=-1, max_value=1, dtypes=["float32"]),
-    V.DTypeAllowlist(["float32", "float64"]),
-    V.ShapeSpec([None, 3]),
-    V.Finite(),
-    V.ValueRange(0, 1),
-    V.SizeBudget(max_elements=4, max_bytes=64),
-    F.ReplaceNonFinite(nan=0.0, posinf=1.0, neginf=-1.0),
-    F.Clip(0.0, 1.0),
-    E.ToArray(max_elements=100),
-    E.Cast("float16"),
-    E.Cast("uint8", scale=255.0),
-    ks.tensor.verifiers.ProbabilitySimplex(),
-    ks.tensor.default(shape=(None, 3), dtype="float32"),
-    ks.tensor.Structured({"a": ks.tensor.default(), "b": ks.tensor.default()}),
-    ks.tensor.Structured([ks.tensor.default()]),
-]
-
-
-@pytest.mark.parametrize("stage", STAGES, ids=lambda s: type(s).__name__)
-def test_every_tensor_stage_passes_the_harness(stage: ks.Stage) -> None:
-    check_stage(stage, [*SAMPLES, [1, 2, 3], {"a": [1.0], "b": [2.0]}], max_examples=60)
-
-
-def test_tensor_spec_fused_checks() -> None:
-    spec = V.TensorSpec(shape=(None, 2), min_value=0, max_value=1)
-    assert spec.run(np.array([[0.0, 1.0]])).ok
-    assert spec.run(np.array([[0.0, 2.0]])).codes == ("tensor.out_of_range",)
-    r = spec.run(np.array([[np.nan, 0.5], [np.inf, 0.0]]))
-    assert r.codes == ("tensor.non_finite",)
-    assert r.findings[0].detail["nan"] == 1 and r.findings[0].detail["inf"] == 1
-    assert spec.run(np.zeros((2, 3))).codes == ("tensor.shape",)
-    assert V.TensorSpec().run(np.array(["a"])).codes == ("tensor.dtype",)
-    assert V.TensorSpec(dtypes=None).run(np.array([1 + 2j])).codes == ("tensor.dtype",)
-    assert "received shape=(2, 3)" in spec.run(np.zeros((2, 3))).findings[0].message
-
-
-def test_to_array_refuses_before_allocating() -> None:
-    to = E.ToArray(max_elements=10)
-    assert to.run([[1, 2], [3]]).codes == ("tensor.not_numeric",)  # ragged
-    assert to.run([1, "2"]).codes == ("tensor.not_numeric",)
-    assert to.run([2**70]).codes == ("tensor.not_numeric",)
-    assert to.run(list(range(11))).codes == ("tensor.too_many_elements",)  # a limit, named as one
-    deep: Any = 1.0
-    for _ in range(10_000):
-        deep = [deep]
-    assert to.run(deep).codes == ("tensor.not_numeric",)
-    assert to.run(np.array([{"a": 1}], dtype=object)).codes == ("tensor.dtype",)
-    assert to.run((1.0, 2.0)).value.tolist() == [1.0, 2.0]
-
-
-def test_filters_report_and_are_idempotent() -> None:
-    x = np.array([np.nan, 2.0, -np.inf, 0.5])
-    r = F.ReplaceNonFinite().run(x)
-    assert r.ok and r.codes == ("tensor.non_finite_replaced",) and np.isfinite(r.value).all()
-    assert r.findings[0].action is ks.Action.SANITIZE
-    assert not np.isnan(x[1:2]).any() and np.isnan(x[0])  # input not mutated
-    clipped = F.Clip(0, 1).run(np.array([-1.0, 0.5, 3.0]))
-    assert clipped.value.tolist() == [0.0, 0.5, 1.0] and clipped.findings[0].detail["count"] == 2
-
-
-def test_cast_saturates_and_refuses_overflow() -> None:
-    assert E.Cast("int8")(np.array([-500.0, 1.4, 500.0])).tolist() == [-128, 1, 127]
-    assert E.Cast("float32").run(np.array([1e300])).codes == ("tensor.cast_overflow",)
-    with pytest.raises(ks.ConfigError):
-        E.Cast("str")
 
 
 def test_default_pipeline_passes_ordinary_arrays() -> None:
@@ -140,3 +60,8 @@ def test_from_model_refuses_unbuilt_model(keras_mod: Any) -> None:
     keras = keras_mod
     with pytest.raises(ks.ConfigError, match="input spec"):
         ks.tensor.from_model(keras.Sequential([keras.layers.Dense(2)]))
+
+
+@pytest.mark.parametrize("stage", in_module(STAGES, None), ids=lambda s: type(s).__name__)
+def test_every_tensor_stage_passes_the_harness(stage: ks.Stage) -> None:
+    check_stage(stage, [*SAMPLES, [1, 2, 3], {"a": [1.0], "b": [2.0]}], max_examples=60)
