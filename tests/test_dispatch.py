@@ -8,7 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _core_stages import NoBang
+from _core_helpers import NoBang
 from hypothesis import HealthCheck, given, settings
 
 import keras_sanitize as ks

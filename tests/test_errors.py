@@ -8,7 +8,7 @@ import pickle
 import pkgutil
 
 import pytest
-from _core_stages import NoBang
+from _core_helpers import NoBang
 
 import keras_sanitize
 import keras_sanitize as ks

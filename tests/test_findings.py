@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _core_stages import NoBang, Upper
+from _core_helpers import NoBang, Upper
 
 import keras_sanitize as ks
 

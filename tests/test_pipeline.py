@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from _core_stages import Crashes, NoBang, Upper
+from _core_helpers import Crashes, NoBang, Upper
 
 import keras_sanitize as ks
 

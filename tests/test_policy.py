@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import _core_stages  # noqa: F401  (registers NoBang, which the policy file names)
+import _core_helpers  # noqa: F401  (registers NoBang, which the policy file names)
 import pytest
 
 import keras_sanitize as ks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _core_stages import NoBang, Upper
+from _core_helpers import NoBang, Upper
 
 
 def test_user_stage_passes_the_harness() -> None:
