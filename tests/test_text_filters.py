@@ -23,9 +23,7 @@ def test_filters_are_idempotent_on_hostile_text(stage: ks.Stage, text: str) -> N
         assert stage.run(once.value).value == once.value
 
 
-@pytest.mark.parametrize(
-    "stage", in_module(STAGES, "filters"), ids=lambda s: f"{type(s).__name__}-{s.name}"
-)
+@pytest.mark.parametrize("stage", in_module(STAGES, "filters"), ids=lambda s: f"{type(s).__name__}-{s.name}")
 def test_every_text_stage_passes_the_harness(stage: ks.Stage) -> None:
     text_or_any = st.one_of(hostile_text(), st.binary(max_size=300), st.none(), st.integers())
     check_stage(stage, SAMPLES, max_examples=40, strategy=text_or_any)
