@@ -60,7 +60,12 @@ for path in sorted(p for p in Path(sys.argv[1]).rglob("*") if p.is_file()):
     report = ks.validate(data, modality="audio")
     if any(f.code.startswith("core.") for f in report.findings):
         out["bad"].append(f"{path}: validate: {report}")
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec (the parent pytest worker's size)
+try:
+    hwm = [ln for ln in open("/proc/self/status").read().splitlines() if ln.startswith("VmHWM:")]
+    out["maxrss_mb"] = int(hwm[0].split()[1]) / 1024
+except (OSError, IndexError):
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
 

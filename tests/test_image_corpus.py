@@ -24,6 +24,17 @@ MAX_SECONDS = 2.0
 MAX_RSS_BYTES = 1 << 30
 
 
+def _peak_rss_bytes() -> int:
+    """This process's own peak RSS. ru_maxrss is not: Linux carries the high-water mark across
+    fork and exec, so a child of a big pytest worker reports the worker's size. VmHWM belongs to
+    the current address space only."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def _run_corpus(root: Path) -> dict[str, object]:
     import keras_sanitize as ks
     from keras_sanitize.errors import InputRejected
@@ -60,7 +71,7 @@ def _run_corpus(root: Path) -> dict[str, object]:
             if bad:
                 failures.append(f"{path}: {name}: {bad[0]}")
             accepted += report.ok and name == "default"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    rss = _peak_rss_bytes()
     return {
         "files": seen,
         "accepted": accepted,
