@@ -4,7 +4,7 @@ and ``docs/findings.md``.
 A finding code is a string constant of the form ``area.snake_case[.more]`` whose area is
 one of :data:`AREAS`, anywhere in ``keras_sanitize/`` except docstrings, ``owner`` names
 and the arguments of fact/argument-check calls; codes built as ``f"{self.code}_suffix"``
-are expanded with the module's ``code=`` defaults. ``tests/test_finding_codes.py`` fails
+are expanded with the module's ``code=`` defaults. ``tests/test_codes.py`` fails
 when the checked-in files differ from what this script generates.
 
 Usage::

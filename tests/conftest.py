@@ -13,6 +13,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 ROOT = Path(__file__).resolve().parents[1]
 # Test helper modules (tests/_*.py) import by name under --import-mode=importlib.
 sys.path.insert(0, str(ROOT / "tests"))
+# ... and only by that name: --doctest-modules would import them a second time as
+# ``tests._x`` (a second class under one registered stage name is a ConfigError).
+collect_ignore_glob = ["_*.py"]
 SHARED = Path(os.environ.get("KERAS_SANITIZE_SHARED", ROOT.parent / "shared"))
 CORPORA = SHARED / "corpora"
 

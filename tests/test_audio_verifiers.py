@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from _audio_helpers import BYTES, CLIP_STAGES, CLIPS, STAGES, _hostile_clips, of_kind
 
 import keras_sanitize as ks
 from keras_sanitize.audio import Clip, synth, verifiers
+from keras_sanitize.testing import check_stage
 
 
 def _clip(x: np.ndarray, rate: int) -> Clip:
@@ -196,3 +200,15 @@ def test_squeeze_detector_survives_a_failing_model() -> None:
     assert det.run(np.zeros(N, np.float32)).codes == ("audio.model_error",)
     with pytest.raises(ks.ConfigError):
         verifiers.SqueezeCompare(lambda b: b[:, :2]).calibrate([], fpr=0.05)
+
+
+@pytest.mark.parametrize("stage", of_kind(STAGES, "verifier"), ids=lambda s: repr(s)[:60])
+def test_stage_contract(stage: ks.Stage) -> None:
+    check_stage(stage, CLIPS + BYTES, max_examples=30)
+
+
+@pytest.mark.parametrize("stage", of_kind(CLIP_STAGES, "verifier"), ids=lambda s: repr(s)[:60])
+def test_hostile_clips_give_findings_never_errors_or_warnings(stage: ks.Stage) -> None:
+    check_stage(
+        stage, [], max_examples=int(os.environ.get("AUDIO_EXAMPLES", "40")), strategy=_hostile_clips()
+    )

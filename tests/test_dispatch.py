@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _core_helpers import NoBang
+from hypothesis import HealthCheck, given, settings
 
 import keras_sanitize as ks
 from keras_sanitize._dispatch import detect_modality
+from keras_sanitize.fuzzing.strategies import hostile_values
 from keras_sanitize.image import _samples
 
 
@@ -67,3 +73,31 @@ def test_docs_core_batch_block_runs() -> None:
     assert blocks
     for block in blocks:
         run_block(block, "core.md validate() block")
+
+
+@pytest.mark.parametrize("value", [None, 3, 2**200, object(), {"a": 1}, [[None]], b"\x00\x01\x02"])
+def test_validate_refuses_unsupported_values_with_a_finding(value: Any) -> None:
+    report = ks.validate(value)
+    assert not report.ok and report.findings and report.findings[0].message
+
+
+def test_validate_dispatches_arrays_to_tensor() -> None:
+    assert ks.validate(np.zeros(3)).ok
+    assert ks.validate(np.array([np.nan])).codes == ("tensor.non_finite",)
+    assert ks.validate(np.zeros(3), pipeline=ks.Pipeline([NoBang()])).ok
+    with pytest.raises(ks.ConfigError):
+        ks.validate("x", modality="video")
+    with pytest.raises(ks.ConfigError):
+        ks.validate("x", pipeline="nope")  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(hostile_values())
+def test_validate_never_raises(value: Any) -> None:
+    result = ks.validate(value)
+    # a list of str/bytes is a batch: one report per item
+    reports = result if isinstance(result, list) else [result]
+    for report in reports:
+        assert isinstance(report, ks.Report)
+        assert "core.internal_error" not in report.codes, str(report)
+        json.dumps(report.to_dict())

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pickle
 import pkgutil
 
+import pytest
+from _core_helpers import NoBang
+
 import keras_sanitize
+import keras_sanitize as ks
 from keras_sanitize import errors
 
 #: exceptions allowed elsewhere, with the reason
@@ -62,3 +67,20 @@ def test_old_import_paths_keep_working() -> None:
     assert (Halt, LibmagicMissing, HeaderError) == (errors.Halt, errors.LibmagicMissing, errors.HeaderError)
     assert issubclass(LibmagicMissing, RuntimeError)
     assert issubclass(HeaderError, ValueError)
+
+
+def test_error_hierarchy_subclasses_builtins() -> None:
+    for cls in (ks.ConfigError, ks.InputRejected, ks.OutputRejected, ks.ArtifactError):
+        assert issubclass(cls, ks.SanitizeError)
+        assert issubclass(cls, ValueError)
+    assert issubclass(ks.SanitizeError, Exception)
+
+
+def test_input_rejected_carries_report_and_pickles() -> None:
+    pipe = ks.Pipeline([NoBang()])
+    with pytest.raises(ks.InputRejected) as info:
+        pipe("hi!")
+    assert info.value.report is not None and info.value.report.codes == ("test.bang",)
+    assert "test.bang" in str(info.value)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert again.report.codes == ("test.bang",)

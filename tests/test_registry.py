@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,13 @@ def test_one_registration_scheme_with_a_modality_prefix() -> None:
     assert ks.serialize_stage(Blur())["registered_name"] == "vocab_test>ImageBlur"
     assert ks.serialize_stage(ks.image.encoders.Decode())["registered_name"] == "keras_sanitize>ImageDecode"
     assert ks.serialize_stage(ks.audio.encoders.Decode())["registered_name"] == "keras_sanitize>AudioDecode"
+
+
+def test_deserialize_never_imports_unregistered_modules(tmp_path: Any, monkeypatch: Any) -> None:
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil_mod.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('x')\nclass Evil: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ks.ConfigError):
+        ks.deserialize_stage({"module": "evil_mod", "class_name": "Evil", "registered_name": "evil>Evil"})
+    assert not marker.exists()

@@ -280,7 +280,7 @@ def test_synthetic_pii_precision_recall() -> None:
 
 @pytest.mark.slow
 def test_benign_multilingual_passes_unchanged() -> None:
-    from test_text_pipeline import _benign_texts
+    from test_text_default import _benign_texts
 
     texts = _benign_texts()
     pipe = ks.text.outputs.default(

@@ -7,8 +7,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from _text_helpers import SAMPLES, STAGES, F, R, V, in_module
+from hypothesis import strategies as st
 
 import keras_sanitize as ks
+from keras_sanitize.fuzzing.strategies import hostile_text
+from keras_sanitize.testing import check_stage
 from tests.conftest import corpus_path
 
 DATA = Path(__file__).parent / "data" / "text"
@@ -269,3 +273,32 @@ def test_ordinary_requests_are_not_refused(text: str) -> None:
     """Neither refused nor warned about (the model only warns in default(); see text/__init__.py)."""
     report = ks.text.default().run(text)
     assert report.ok and not [c for c in report.codes if c.startswith("text.prompt_injection")]
+
+
+def test_bad_arguments_are_config_errors() -> None:
+    for make in (
+        lambda: F.HtmlSanitizer(engine="lxml"),
+        lambda: F.HtmlSanitizer(mode="maybe"),
+        lambda: F.FragmentFilter(patterns={"x": "(unclosed"}),
+        lambda: F.UnicodeNormalize("NFD"),
+        lambda: V.TextLength(max_chars=-1),
+        lambda: V.TextLength(max_tokens=5),
+        lambda: R.PromptInjectionRules(threshold=2),
+        lambda: R.PromptInjectionRules(warn_threshold=0.9, threshold=0.5),
+        lambda: R.PromptInjectionRules(rules="/no/such/file.toml"),
+        lambda: V.Confusables(action="explode"),
+    ):
+        with pytest.raises(ks.ConfigError):
+            make()
+
+
+@pytest.mark.parametrize("stage", in_module(STAGES, None), ids=lambda s: f"{type(s).__name__}-{s.name}")
+def test_every_text_stage_passes_the_harness(stage: ks.Stage) -> None:
+    text_or_any = st.one_of(hostile_text(), st.binary(max_size=300), st.none(), st.integers())
+    check_stage(stage, SAMPLES, max_examples=40, strategy=text_or_any)
+
+
+@pytest.mark.parametrize("stage", in_module(STAGES, None), ids=lambda s: s.name)
+def test_configs_are_json(stage: ks.Stage) -> None:
+    cfg = json.loads(json.dumps(ks.serialize_stage(stage)))
+    assert ks.deserialize_stage(cfg).get_config() == stage.get_config()
