@@ -1,8 +1,12 @@
-"""``ks.scale.serve_deployment`` on a real local Ray Serve (its own module-scoped local Ray)."""
+"""``ks.scale.serve_deployment`` on a real local Ray Serve (its own module-scoped local Ray): the
+model server of ``keras_sanitize.serve`` behind Ray Serve's HTTP proxy, and the older wrapped-model form."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,50 @@ pytestmark = [
 ]
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install keras-sanitize[ray])")
+pytest.importorskip(
+    "starlette", reason="the serve extra is not installed (pip install keras-sanitize[serve])"
+)
+
+KEY = "alice-ray-key-0123456789"
+
+
+def _server_config(folder: Path) -> dict[str, Any]:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(2, name="y")])
+    model.save(folder / "tiny.keras")
+    return {
+        "models": {"tiny": {"path": "tiny.keras", "sha256": ks.artifacts.sha256(folder / "tiny.keras")}},
+        "tenants": {"alice": {"key_sha256": ks.serve.hash_key(KEY), "models": ["tiny"]}},
+    }
+
+
+def test_bad_server_config_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ks.ConfigError, match="at least one"):
+        ks.scale.serve_deployment({})
+    with pytest.raises(ks.ConfigError, match="cannot read"):
+        ks.scale.serve_deployment(tmp_path / "missing.toml")
+    with pytest.raises(ks.ConfigError, match="backend"):
+        ks.scale.serve_deployment({"models": {}}, backend="gpu")
+    with pytest.raises(ks.ConfigError, match="backend"):
+        ks.scale.serve_deployment({"model": "m.keras", "sha256": "0" * 64}, backend="sandbox")
+    with pytest.raises(ks.ConfigError, match="config must be"):
+        ks.scale.serve_deployment(42)
+
+
+def test_relative_model_paths_resolve_before_shipping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = {
+        "models": {"tiny": {"path": "tiny.keras", "sha256": "0" * 64}},
+        "tenants": {"alice": {"key_sha256": ks.serve.hash_key(KEY), "models": ["tiny"]}},
+    }
+    monkeypatch.chdir(tmp_path)
+    app = ks.scale.serve_deployment(cfg, num_replicas=2)
+    (shipped, backend) = app._bound_deployment.init_args
+    assert backend == "sandbox"
+    assert Path(shipped.models["tiny"].path) == tmp_path / "tiny.keras"
+    assert app._bound_deployment.num_replicas == 2
 
 
 def test_bad_config_is_a_config_error() -> None:
@@ -61,4 +109,66 @@ def test_serve_deployment_predicts_and_refuses(local_ray: Any) -> None:
         assert good["reports"][1]["findings"][0]["code"] == "tensor.non_finite"
     finally:
         serve.delete("ks_test")
+        serve.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_serve_deployment_runs_the_model_server(local_ray: Any, tmp_path: Path) -> None:
+    """The OIP app behind Ray Serve's HTTP proxy: KServe v2 with a tenant key, 401, readiness."""
+    import numpy as np
+    from _serve import Raw
+    from ray import serve
+
+    httpclient = pytest.importorskip("tritonclient.http")
+    cfg = _server_config(tmp_path)
+    (model_cfg,) = cfg["models"].values()
+    (tmp_path / "server.toml").write_text(
+        f'[models.tiny]\npath = "{model_cfg["path"]}"\nsha256 = "{model_cfg["sha256"]}"\n\n'
+        f'[tenants.alice]\nkey_sha256 = "{ks.serve.hash_key(KEY)}"\nmodels = ["tiny"]\n',
+        encoding="utf-8",
+    )
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        # the default backend: the replica starts its own sandbox workers for the model
+        app = ks.scale.serve_deployment(tmp_path / "server.toml", num_replicas=1, num_cpus=0.5)
+        serve.run(app, name="ks_oip", route_prefix="/")
+        raw = Raw(port, timeout=60)
+        status, _, doc = raw.request("GET", "/v2/health/ready")
+        assert (status, doc) == (200, {"ready": True})
+
+        x = np.array([[1, 2, 3, 4], [np.nan, 0, 0, 0]], np.float32)
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{port}", network_timeout=60)
+        try:
+            inp = httpclient.InferInput("x", [2, 4], "FP32")
+            inp.set_data_from_numpy(x)
+            result = client.infer("tiny", [inp], headers={"Authorization": f"Bearer {KEY}"})
+        finally:
+            client.close()
+        model = ks.load_model(tmp_path / "tiny.keras", sha256=model_cfg["sha256"])
+        want = np.asarray(model.predict(x[:1], verbose=0))[0]
+        got = result.as_numpy("y")
+        assert got.shape == (2, 2)
+        np.testing.assert_allclose(got[0], want, rtol=1e-5)
+        findings = result.get_response()["findings"]
+        assert [(f["index"], f["code"]) for f in findings] == [(1, "tensor.non_finite")]
+
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+        status, _, doc = raw.request(
+            "POST",
+            "/v2/models/tiny/infer",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer wrong-key"},
+        )
+        assert status == 401, doc
+        assert [f["code"] for f in doc["findings"]] == ["serve.unauthorized"]
+    finally:
         serve.shutdown()
