@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import keras_sanitize as ks
 
@@ -53,6 +55,29 @@ def test_bad_server_config_is_a_config_error(tmp_path: Path) -> None:
         ks.scale.serve_deployment({"model": "m.keras", "sha256": "0" * 64}, backend="sandbox")
     with pytest.raises(ks.ConfigError, match="config must be"):
         ks.scale.serve_deployment(42)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(["models", "tenants", "server", "limits", "model", "sha256", "max_items", "x"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    config=st.dictionaries(_KEYS, _JSON, max_size=4) | _JSON,
+    num_replicas=st.one_of(st.integers(-2, 3), st.floats(allow_nan=True), st.text(max_size=3)),
+    backend=st.one_of(st.none(), st.sampled_from(["sandbox", "in-process", "gpu", ""])),
+)
+def test_any_config_is_an_app_or_a_config_error(config: Any, num_replicas: Any, backend: Any) -> None:
+    """Hostile configs and arguments: a bound app (never here: no valid model) or a ConfigError."""
+    try:
+        ks.scale.serve_deployment(config, num_replicas=num_replicas, backend=backend)
+    except ks.ConfigError:
+        return
+    raise AssertionError(f"accepted {config!r:.200}")
 
 
 def test_relative_model_paths_resolve_before_shipping(
