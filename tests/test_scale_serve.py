@@ -137,6 +137,28 @@ def test_serve_deployment_predicts_and_refuses(local_ray: Any) -> None:
         serve.shutdown()
 
 
+def _descendants_running(needle: str, pid: int) -> bool:
+    """Whether a process whose command line contains ``needle`` descends from ``pid`` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    for child, command in commands.items():
+        p = child
+        while needle in command and p > 1:
+            p = parents.get(p, 0)
+            if p == pid:
+                return True
+    return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,7 +187,11 @@ def test_serve_deployment_runs_the_model_server(local_ray: Any, tmp_path: Path) 
     try:
         # the default backend: the replica starts its own sandbox workers for the model
         app = ks.scale.serve_deployment(tmp_path / "server.toml", num_replicas=1, num_cpus=0.5)
-        serve.run(app, name="ks_oip", route_prefix="/")
+        handle = serve.run(app, name="ks_oip", route_prefix="/")
+        info = handle.describe.remote().result(timeout_s=60)
+        assert info["backends"] == {"alice/tiny": "SandboxBackend"}
+        # the replica owns its sandbox workers: they are its descendants
+        assert _descendants_running("keras_sanitize.sandbox._worker", info["pid"]), info
         raw = Raw(port, timeout=60)
         status, _, doc = raw.request("GET", "/v2/health/ready")
         assert (status, doc) == (200, {"ready": True})

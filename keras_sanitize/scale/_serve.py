@@ -138,6 +138,20 @@ class ServeReplica:
         self.server_app = ks.serve.app(self.config, backend=self.backend)
         return self.server_app
 
+    def describe(self) -> dict[str, Any]:
+        """This replica's process id and the kind of backend of each (tenant, model) pair.
+
+        Call it through a handle (``handle.describe.remote().result()``) to see
+        where a replica runs and that its models run in sandbox workers.
+        """
+        server = getattr(getattr(self.server_app, "state", None), "server", None)
+        backends = {} if server is None else server.backends
+        return {
+            "pid": os.getpid(),
+            "backend": self.backend,
+            "backends": {f"{t}/{m}": type(b).__name__ for (t, m), b in sorted(backends.items())},
+        }
+
     def check_health(self) -> None:
         """Ray Serve's health check: fails (and Ray replaces the replica) when a backend is down."""
         server = getattr(getattr(self.server_app, "state", None), "server", None)
