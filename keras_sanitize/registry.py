@@ -114,7 +114,7 @@ def register_stage(
             old = _REGISTRY.get(key)
             # Two different classes under one name would silently replace each other
             # when configs load; a re-import of the same class is fine.
-            if old is not None and _qualname(old) != _qualname(cls):
+            if old is not None and not _same_class(old, cls):
                 raise ConfigError(
                     f"register_stage: {key!r} is already registered by {_qualname(old)}; "
                     f"give {_qualname(cls)} another name (register_stage(name=...))"
@@ -130,6 +130,20 @@ def register_stage(
 
 def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _source_file(cls: type) -> str | None:
+    module = sys.modules.get(cls.__module__)
+    return getattr(module, "__file__", None)
+
+
+def _same_class(old: type, new: type) -> bool:
+    """The same class met again: the same module name, or one file imported under two module names
+    (``tests._faults`` and ``_faults`` when a test runner and a test import it differently)."""
+    if _qualname(old) == _qualname(new):
+        return True
+    file = _source_file(new)
+    return old.__qualname__ == new.__qualname__ and file is not None and file == _source_file(old)
 
 
 def registered_stages() -> dict[str, type]:

@@ -10,7 +10,8 @@
    ``stage.run`` never raises at all;
 5. it pickles (what multiprocessing, Ray, Spark and Dask need) and unpickles to
    an equal stage that gives the same reports on every sample (skipped for a
-   class defined inside a function, which pickle cannot name).
+   class pickle cannot name: one defined inside a function, or in code that is
+   not an importable module, such as an ``exec``'d snippet).
 
 Requires ``hypothesis`` (the ``test`` extra).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,8 +74,18 @@ def _check_config(stage: Stage) -> None:
     assert json.dumps(again.get_config(), sort_keys=True) == json.dumps(cfg, sort_keys=True)
 
 
+def _importable(cls: type) -> bool:
+    """Whether pickle can find ``cls`` again by its module and qualified name."""
+    if "<locals>" in cls.__qualname__:
+        return False
+    found: Any = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is cls
+
+
 def _check_pickle(stage: Stage, samples: list[Any]) -> None:
-    if "<locals>" in type(stage).__qualname__:
+    if not _importable(type(stage)):
         return
     again = pickle.loads(pickle.dumps(stage))
     assert type(again) is type(stage) and again == stage, f"{stage.name}: pickling changed the stage"

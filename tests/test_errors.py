@@ -13,6 +13,16 @@ from keras_sanitize import errors
 _ALLOWED = {
     # argparse-style usage signal inside the CLI; main() turns it into exit code 2
     "keras_sanitize.cli._UsageError",
+    # control-flow signals inside the sandbox and the server: each is caught in its own package and
+    # turned into a finding (a refused report, a 4xx body); none reaches a caller
+    "keras_sanitize.sandbox._codec.ProtocolError",
+    "keras_sanitize.sandbox._codec.Unsupported",
+    "keras_sanitize.sandbox._model._ModelFailure",
+    "keras_sanitize.sandbox._process.Died",
+    "keras_sanitize.sandbox._process.StartFailed",
+    "keras_sanitize.sandbox._tasks._NoSpace",
+    "keras_sanitize.serve._app._Refusal",
+    "keras_sanitize.serve._protocol.ProtocolError",
 }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,9 @@ class ProbeLimits:
 
 
 #: Per-item input shape used when neither the model nor ``input_shape`` gives one.
-DEFAULT_SHAPES: dict[str, tuple[int, ...]] = {"image": (64, 64, 3), "audio": (16000,), "tensor": (8,)}
+DEFAULT_SHAPES: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {"image": (64, 64, 3), "audio": (16000,), "tensor": (8,)}
+)
 MODALITIES = ("text", "image", "audio", "tensor")
 
 

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import tempfile
+from types import MappingProxyType
 from typing import Any
 
 from keras_sanitize.sandbox import _codec as codec
@@ -28,7 +29,9 @@ __all__ = ["BOOT", "ENV_KEEP", "zygote_main"]
 # Environment variables a worker keeps (configuration, never credentials).
 ENV_KEEP = ("KERAS_BACKEND", "JAX_PLATFORMS", "JAX_ENABLE_X64", "CUDA_VISIBLE_DEVICES",
             "TF_CPP_MIN_LOG_LEVEL", "LANG", "LC_ALL")  # fmt: skip
-SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SINGLE_THREAD_ENV = MappingProxyType(
+    {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+)
 BOOT = (
     "import sys, json; sys.path[:] = json.loads(sys.argv[1]); sys.dont_write_bytecode = True\n"
     "from keras_sanitize.sandbox._worker import zygote_main; zygote_main(int(sys.argv[2]))"

@@ -35,8 +35,8 @@ from ._protocol import InferRequest, ProtocolError, encode_response, parse_infer
 
 __all__ = ["Server"]
 
-ACCESS_LOG = logging.getLogger("keras_sanitize.serve.access")
-LOG = logging.getLogger("keras_sanitize.serve")
+_access_log = logging.getLogger("keras_sanitize.serve.access")
+_log = logging.getLogger("keras_sanitize.serve")
 #: Finding-code prefixes that mean "this input brought a model's worker down".
 CRASH_CODES = (
     "sandbox.crashed",
@@ -116,7 +116,7 @@ class Server:
                     ("*", model) if config.models[model].shared else (tenant.name, model)
                 )
         for model in sorted({m for _, m in owners.values() if config.models[m].shared}):
-            LOG.warning(
+            _log.warning(
                 "model %r is shared: every tenant that may call it runs in the same worker processes "
                 "(one tenant's input can affect another's answers and latency; see docs/serve.md)",
                 model,
@@ -190,7 +190,7 @@ class Server:
                 ctx.codes.append("serve.client_disconnected")
                 response = Response(status_code=499)
             except Exception as exc:  # a bug of ours: answer, log the type, never the input
-                LOG.exception("internal error on %s", request.url.path[:120])
+                _log.exception("internal error on %s", request.url.path[:120])
                 ctx.codes.append("serve.internal_error")
                 msg = f"internal server error ({type(exc).__name__}); the request id is {rid}"
                 response = _json(500, _error_body(msg, [Finding("serve.internal_error", msg, Severity.HIGH)]))
@@ -233,9 +233,9 @@ class Server:
                 m.refusals.labels(ctx.tenant, ctx.model, code).inc()
             if status >= 500:
                 m.errors.labels(ctx.tenant, ctx.model).inc()
-        if self.config.server.access_log and ACCESS_LOG.isEnabledFor(logging.INFO):
+        if self.config.server.access_log and _access_log.isEnabledFor(logging.INFO):
             client = request.client
-            ACCESS_LOG.info(
+            _access_log.info(
                 json.dumps(
                     {
                         "ts": round(time.time(), 3),
@@ -532,7 +532,7 @@ class Server:
     def _crashed(self, state: TenantState, tenant: str, model: str, n: int) -> None:
         self.metrics.crashes.labels(tenant, model).inc(n)
         if state.breaker.record(n):
-            LOG.warning("tenant %r: circuit breaker open for %.0f s", tenant, state.breaker.remaining())
+            _log.warning("tenant %r: circuit breaker open for %.0f s", tenant, state.breaker.remaining())
 
     def _model_input(self, req: InferRequest, backend: Backend, limits: ServeLimits) -> Any:
         spec = backend.inputs[0]

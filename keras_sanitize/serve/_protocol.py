@@ -13,7 +13,9 @@ import json
 import math
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from ._limits import ServeLimits
 __all__ = ["DATATYPES", "InferRequest", "ProtocolError", "Tensor", "encode_response", "parse_infer"]
 
 #: KServe v2 datatype -> numpy dtype (``BYTES`` items are Python ``bytes``).
-DATATYPES: dict[str, str] = {
+DATATYPES: Mapping[str, str] = MappingProxyType({
     "BOOL": "bool",
     "UINT8": "uint8",
     "UINT16": "uint16",
@@ -39,7 +41,7 @@ DATATYPES: dict[str, str] = {
     "FP32": "float32",
     "FP64": "float64",
     "BYTES": "object",
-}
+})
 _TO_V2 = {np.dtype(v).str: k for k, v in DATATYPES.items() if k != "BYTES"}
 _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
 _MAX_ID = 256
@@ -171,7 +173,7 @@ def _tensor(spec: Any, binary: memoryview, offset: int, limits: ServeLimits) -> 
     name, datatype, shape = spec.get("name"), spec.get("datatype"), spec.get("shape")
     if not isinstance(name, str) or not 0 < len(name) <= 256:
         raise _bad(f"an input needs a name (a string of 1-256 chars). Received: name={echo(name)}")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise _bad(
             f"input {echo(name)}: datatype must be one of {sorted(DATATYPES)}. "
             f"Received: datatype={echo(datatype)}",
