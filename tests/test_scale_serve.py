@@ -95,6 +95,27 @@ def test_relative_model_paths_resolve_before_shipping(
     assert app._bound_deployment.num_replicas == 2
 
 
+def test_replica_builds_its_own_app_and_fails_its_health_check_when_a_backend_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replica class without Ray: builds the app from the shipped config; health follows backends."""
+    from keras_sanitize.scale._serve import ServeReplica, _load_serve_config
+
+    monkeypatch.chdir(tmp_path)  # the dict's relative model path resolves from here
+    shipped = _load_serve_config(_server_config(tmp_path))
+    monkeypatch.chdir("/")  # ... and not from the replica's directory
+    replica = ServeReplica(shipped, backend="in-process")
+    with pytest.raises(ks.ConfigError, match="at least one"):
+        ServeReplica(_load_serve_config({}))
+    replica.check_health()  # nothing built yet: healthy (Ray calls it only after start-up)
+    app = replica.__serve_build_asgi_app__()
+    assert replica.describe()["backends"] == {"alice/tiny": "InProcessBackend"}
+    replica.check_health()
+    app.state.server.close()
+    with pytest.raises(ks.SanitizeError, match="not ready"):
+        replica.check_health()
+
+
 def test_bad_config_is_a_config_error() -> None:
     with pytest.raises(ks.ConfigError, match="sha256"):
         ks.scale.serve_deployment({"model": "model.keras"})

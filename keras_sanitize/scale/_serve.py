@@ -156,7 +156,7 @@ class ServeReplica:
         """Ray Serve's health check: fails (and Ray replaces the replica) when a backend is down."""
         server = getattr(getattr(self.server_app, "state", None), "server", None)
         if server is not None and not all(b.ready() for b in server.backends.values()):
-            raise RuntimeError("a model backend of this replica is not ready")
+            raise SanitizeError("a model backend of this replica is not ready (Ray replaces the replica)")
 
 
 def _is_predict_config(config: Any) -> bool:
