@@ -35,9 +35,16 @@ def _uses_ray(doc: str, index: int) -> bool:
     return "import ray" in python_blocks(doc)[index]
 
 
+def _marks(doc: str, index: int) -> list[pytest.MarkDecorator]:
+    if not _uses_ray(doc, index):
+        return []
+    # a Ray Serve application (proxy, controller, replica with its sandbox) takes a minute here
+    return [*_RAY_MARKS, pytest.mark.slow] if "serve.run(" in python_blocks(doc)[index] else _RAY_MARKS
+
+
 @pytest.mark.parametrize(
     ("doc", "index"),
-    [pytest.param(d, i, marks=_RAY_MARKS if _uses_ray(d, i) else []) for d, i in BLOCKS],
+    [pytest.param(d, i, marks=_marks(d, i)) for d, i in BLOCKS],
     ids=[f"{d}#{i}" for d, i in BLOCKS],
 )
 def test_doc_block_runs(doc: str, index: int, tmp_path: Path) -> None:

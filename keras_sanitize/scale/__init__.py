@@ -10,7 +10,8 @@ package does not import Ray; the functions do, on first call.
   restarted by Ray and its batch retried item by item, so that only the
   input that crashed it is refused (``sandbox.crashed``): rows in = rows out.
 * :func:`summary` counts the rows per finding code.
-* :func:`serve_deployment` builds a Ray Serve deployment of a wrapped model.
+* :func:`serve_deployment` runs the model server of :mod:`keras_sanitize.serve`
+  (or a wrapped model) as a Ray Serve deployment with ``num_replicas``.
 
 Example:
     >>> import keras_sanitize as ks
