@@ -56,3 +56,8 @@ def test_doc_block_runs(doc: str, index: int, tmp_path: Path) -> None:
         run_block(python_blocks(doc)[index], f"{doc} block {index}")
     finally:
         os.chdir(here)
+        if _uses_ray(doc, index):  # a failed block must not leave Ray up for the next test
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()

@@ -46,8 +46,14 @@ class StartFailed(Exception):
 
 
 def _sys_path() -> list[str]:
+    """The caller's import path, plus the folder keras_sanitize itself lives in: an editable
+    install finds the package through an import hook, not through ``sys.path``, and Landlock lets
+    a worker read only what this list (and ``read_paths``) names."""
     cwd = os.getcwd()
-    return [os.path.abspath(p) if p else cwd for p in sys.path]
+    paths = [os.path.abspath(p) if p else cwd for p in sys.path]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../keras_sanitize
+    root = os.path.dirname(package)
+    return paths if root in paths else [*paths, root]
 
 
 class Zygote:
