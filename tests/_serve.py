@@ -7,6 +7,7 @@ import importlib.util
 import json
 import socket
 import ssl
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,21 @@ def read_response(s: socket.socket, deadline: float = 10.0) -> tuple[int, bytes]
 def body_json(raw: bytes) -> Any:
     """The JSON body of a raw HTTP response."""
     return json.loads(raw.partition(b"\r\n\r\n")[2])
+
+
+def bytes_request(items: list[bytes]) -> tuple[bytes, dict[str, str]]:
+    """A KServe v2 binary-extension infer body: one BYTES input named "image" holding ``items``."""
+    blob = b"".join(struct.pack("<I", len(b)) + b for b in items)
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "BYTES",
+                    "shape": [len(items)],
+                    "parameters": {"binary_data_size": len(blob)},
+                }
+            ]
+        }
+    ).encode()
+    return head + blob, {"Inference-Header-Content-Length": str(len(head))}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from _serve import (
     Raw,
     auth,
     body_json,
+    bytes_request,
     config,
     digits_request,
     make_assets,
@@ -334,31 +334,14 @@ def test_element_cap_is_checked_before_data(raw: Raw) -> None:
     refusal(out, "serve.too_many_elements")
 
 
-def _bytes_request(items: list[bytes]) -> tuple[bytes, dict[str, str]]:
-    blob = b"".join(struct.pack("<I", len(b)) + b for b in items)
-    head = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "BYTES",
-                    "shape": [len(items)],
-                    "parameters": {"binary_data_size": len(blob)},
-                }
-            ]
-        }
-    ).encode()
-    return head + blob, {"Inference-Header-Content-Length": str(len(head))}
-
-
 def test_decompression_bomb_image_is_refused_before_decoding(raw: Raw) -> None:
     bomb = (IMAGE_DATA / "declared_huge.png").read_bytes()
-    body, headers = _bytes_request([bomb])
+    body, headers = bytes_request([bomb])
     status, _, out = raw.infer("images", body, headers=headers)
     assert status == 422
     assert refusal(out, "image.too_many_pixels")["index"] == 0
     good = (IMAGE_DATA / "gradient.png").read_bytes()
-    body, headers = _bytes_request([good, bomb, good])
+    body, headers = bytes_request([good, bomb, good])
     status, _hdrs, out = raw.infer("images", body, headers=headers)
     assert status == 200
     assert [f["index"] for f in out["findings"]] == [1]
@@ -367,7 +350,7 @@ def test_decompression_bomb_image_is_refused_before_decoding(raw: Raw) -> None:
 
 
 def test_bytes_framing_errors_are_400(raw: Raw) -> None:
-    body, headers = _bytes_request([b"abc"])
+    body, headers = bytes_request([b"abc"])
     for data, hdrs in (
         (body[:-1], headers),  # the declared size no longer fits
         (body, {"Inference-Header-Content-Length": "999999"}),
@@ -611,7 +594,7 @@ def test_request_timeout_then_circuit_breaker(raw: Raw) -> None:
     """The slow tenant's 1 ms request_timeout: 504 serve.timeout; the 4th timeout in a minute opens
     its circuit breaker (breaker_crashes = 3): 429 serve.circuit_open with Retry-After."""
     png = (IMAGE_DATA / "gradient.png").read_bytes()
-    body, headers = _bytes_request([png] * 32)
+    body, headers = bytes_request([png] * 32)
     for _ in range(4):
         status, _, out = raw.infer("images", body, "slow", headers=headers)
         assert status == 504, out

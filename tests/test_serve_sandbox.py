@@ -24,7 +24,7 @@ pytest.importorskip("uvicorn")
 httpclient = pytest.importorskip("tritonclient.http")
 
 import _sandbox_faults as faults  # noqa: E402
-from _serve import IMAGE_DATA, Raw, auth, digits_request, make_assets  # noqa: E402
+from _serve import IMAGE_DATA, Raw, auth, bytes_request, digits_request, make_assets  # noqa: E402
 
 import keras_sanitize as ks  # noqa: E402
 
@@ -122,39 +122,20 @@ def test_tls_predictions_match_the_model_and_run_in_separate_processes(
     assert alice.isolation()["process"]
 
 
-def _image_request(*items: bytes) -> tuple[bytes, dict[str, str]]:
-    import struct
-
-    blob = b"".join(struct.pack("<I", len(b)) + b for b in items)
-    head = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "BYTES",
-                    "shape": [len(items)],
-                    "parameters": {"binary_data_size": len(blob)},
-                }
-            ]
-        }
-    ).encode()
-    return head + blob, {"Inference-Header-Content-Length": str(len(head))}
-
-
 def test_crash_input_then_breaker_others_keep_being_served(server: Any) -> None:
     raw = server.raw
     png = (IMAGE_DATA / "gradient.png").read_bytes()
-    body, headers = _image_request(png)
+    body, headers = bytes_request([png])
     status, _, out = raw.infer("crashy", body, "alice", headers=headers)
     assert status == 200, out
     assert len(out["outputs"][0]["data"]) == 3
     # the decompression bomb: refused by the header check inside the sandbox, nothing crashes
-    body, headers = _image_request((IMAGE_DATA / "declared_huge.png").read_bytes())
+    body, headers = bytes_request([(IMAGE_DATA / "declared_huge.png").read_bytes()])
     status, _, out = raw.infer("crashy", body, "alice", headers=headers)
     assert status == 422 and out["findings"][0]["code"] == "image.too_many_pixels"
     # three crashing inputs: each refused with sandbox.crashed; the third opens alice's breaker
     for i in range(3):
-        body, headers = _image_request(b"KILL" + png)
+        body, headers = bytes_request([b"KILL" + png])
         status, _, out = raw.infer("crashy", body, "alice", headers=headers)
         assert status == 422, out
         assert out["findings"][0]["code"] == "sandbox.crashed"
