@@ -248,7 +248,13 @@ def _hint_set(patterns: list[str]) -> Any:
 
 
 # One RE2 Set call per side tells which tricks could be present (indices below).
-_BROKEN_HINT = r"\pL-?\r?\n\pL"
+#: A trigger word broken across lines (``ig\\nnore``, ``instruc-\\ntions``): only then is the
+#: joined view built, so ordinary multi-line text does not pay for it.
+_BROKEN_HINT = "|".join(
+    w[:k] + r"-?\r?\n" + w[k:]
+    for w in (*_TRIGGERS, "anweisung", "ignorier", "vergiss", "instruccion", "consigne", "istruzion")
+    for k in range(1, len(w))
+)
 _FOLDED_HINTS = _hint_set(
     [
         _MIXED_HINT.pattern,
@@ -281,7 +287,7 @@ ASCII_HINTS: tuple[tuple[str, int, str], ...] = (
     ("folded", LEET, r"[a-z][0-9@$|!]|[0-9@$|!][a-z]"),
     ("folded", ROT13, _ROT13_HINT),
     ("folded", REVERSED, _REVERSED_HINT),
-    ("folded", BROKEN, r"[a-z]-?\r?\n[a-z]"),
+    ("folded", BROKEN, _BROKEN_HINT),
     ("raw", B64, _B64_RE.pattern),
     ("raw", HEX, _HEX_RE.pattern),
     ("raw", PCT, r"%[0-9a-fA-F]{2}"),
