@@ -58,6 +58,11 @@ def test_injections_are_rejected(det: PromptInjectionRules, key: str) -> None:
     assert finding.detail["matches"][0]["rule"] == scan.matches[0].rule
 
 
+@pytest.mark.parametrize("text", SAMPLES["paraphrases"], ids=lambda t: t[:30])
+def test_paraphrased_injections_in_new_languages_are_rejected(det: PromptInjectionRules, text: str) -> None:
+    assert det.score(text) >= det.threshold, det.scan(text)
+
+
 @pytest.mark.parametrize("text", SAMPLES["benign"])
 def test_benign_look_alikes_stay_quiet(det: PromptInjectionRules, text: str) -> None:
     assert det.score(text) < det.warn_threshold, det.scan(text)
