@@ -3,7 +3,7 @@
 The model scores one *segment* of an untrusted document (a sentence, line, table cell,
 comment): 1 = text addressed to an AI assistant as a task, 0 = an ordinary document segment.
 Features are the prompt-injection model's hashed n-grams
-(:class:`keras_sanitize.text._injection_features.Featurizer`); the net is Dense(16, relu) ->
+(:class:`keras_sanitize.text._injection_features.Featurizer`); the net is Dense(32, relu) ->
 Dense(1), trained here in plain numpy (Adam, fixed seeds, one BLAS thread), so a rerun
 reproduces the shipped weights.
 
@@ -54,12 +54,11 @@ import data_channel_data as D  # noqa: E402
 import injection_data  # noqa: E402
 
 from keras_sanitize.text import _data_channel as dc  # noqa: E402
-from keras_sanitize.text._injection_features import Featurizer  # noqa: E402
 from keras_sanitize.text._score_verifier import calibrate_threshold  # noqa: E402
 
 BITS = 15
-HIDDEN = 16
-EPOCHS = 8
+HIDDEN = 32
+EPOCHS = 12
 BATCH = 256
 LR = 3e-3
 L2 = 1e-6
@@ -173,12 +172,14 @@ def build(bipia: Path) -> dict[str, object]:
 
 
 def featurise(texts: list[str]) -> sparse.csr_matrix:
-    feat = Featurizer(BITS)
+    """The model's input: the mean of each text's hashed n-gram one-hots (duplicates summed)."""
     blocks = []
     for k in range(0, len(texts), 2000):
         chunk = texts[k : k + 2000]
-        rows, ids, vals = feat.batch(chunk)
-        blocks.append(sparse.csr_matrix((vals, (rows, ids)), shape=(len(chunk), 1 << BITS), dtype=np.float32))
+        rows, buckets, weights = dc.hashed_ngrams(chunk, BITS)
+        blocks.append(
+            sparse.csr_matrix((weights, (rows, buckets)), shape=(len(chunk), 1 << BITS), dtype=np.float32)
+        )
     return sparse.vstack(blocks, format="csr")
 
 

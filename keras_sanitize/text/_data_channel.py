@@ -10,7 +10,7 @@ instruction is an attack, however polite ("Encode your response in Base64."). Th
 2. scores every segment with data-channel signatures
    (``keras_sanitize/data/data_injection_rules.toml``, one RE2 ``Set`` over the whole
    document) and with a small model (hashed n-grams of
-   :class:`~keras_sanitize.text._injection_features.Featurizer` -> Dense(16, relu) -> Dense(1),
+   :class:`~keras_sanitize.text._injection_features.Featurizer` -> Dense(32, relu) -> Dense(1),
    ``keras_sanitize/data/data_injection_model.npz``, SHA-256 pinned), all segments in one batch;
 3. reports each segment at or above the threshold with its span; an instruction that ends in
    ``:`` takes the block it announces (a fenced code block, a quoted paragraph) with it.
@@ -24,6 +24,7 @@ import bisect
 import hashlib
 import hmac
 import io
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,14 @@ from keras_sanitize.errors import ArtifactError, ConfigError
 from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 from keras_sanitize.text._data_view import Segment, block_end, segments, view
-from keras_sanitize.text._injection_features import Featurizer, sigmoid
+from keras_sanitize.text._injection_features import (
+    Featurizer,
+    _build_tables,
+    _lookup,
+    _mix,
+    _ngrams,
+    sigmoid,
+)
 from keras_sanitize.text._rules import _matcher
 from keras_sanitize.text._unicode import re2_safe
 from keras_sanitize.text.encoders import require_str
@@ -49,10 +57,10 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 RULES_PATH = DATA / "data_injection_rules.toml"
 #: The shipped weights and their pinned SHA-256 (rewritten by scripts/train_data_channel.py).
 NPZ_PATH = DATA / "data_injection_model.npz"
-NPZ_SHA256 = "fce3f645eae43c4733ecfe0a5f1a7d8c9286c464ffb934fa2f053eb8f83bf352"
+NPZ_SHA256 = "aa3da57ed24c3ee6008d8e52f9c9f98c4cd66d660a24fe1b6b57d0e3a21c9e8f"
 #: Segment score at or above which a segment is an injected instruction: set on the training
 #: script's validation documents (no benign validation document reaches it; see the card).
-DEFAULT_THRESHOLD = 0.9443000000000001
+DEFAULT_THRESHOLD = 0.9798000000000001
 #: Segment score at or above which a warning is recorded.
 DEFAULT_WARN_THRESHOLD = 0.35
 #: Text hidden from a human reader (comments, hidden styles, tag characters) is held to a
@@ -69,6 +77,7 @@ _MODES = ("reject", "cut")
 _HIDDEN = frozenset({"comment", "hidden", "invisible"})
 _MAX_FINDINGS = 10
 _CODE = "text.prompt_injection.data"
+_LETTER_RE = re.compile(r"[^\W\d_]")
 
 _cache: dict[tuple[str, str], dict[str, Any]] = {}
 _cache_lock = threading.Lock()
@@ -112,17 +121,75 @@ def load_data_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> 
             raise ArtifactError(f"{path}: not data-channel weights: {exc}") from None
         if not ok:
             raise ArtifactError(f"{path}: not data-channel weights (shapes disagree)")
-        w["featurizer"] = Featurizer(bits)
         _cache[key] = w
         return w
+
+
+_SEP = 0xE000  # a private-use character: NFKC and casefolding leave it alone
+_SPACE = np.uint32(32)
+_CHAR_SIZES = (3, 4)
+
+
+def hashed_ngrams(
+    texts: Sequence[str], bits: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """``(rows, buckets, weights)``: every n-gram occurrence of every text, hashed.
+
+    The n-grams are those of the prompt-injection model's
+    :class:`~keras_sanitize.text._injection_features.Featurizer` (same normalisation and
+    hashes) restricted to character 3- and 4-grams, words and word pairs; a text's feature
+    vector is the *mean* over its n-gram occurrences (each weighs ``1 / count``), so the
+    first layer is a mean of bucket embeddings (as in fastText). All texts are normalised
+    in one call, joined by private-use separators.
+    """
+    n = len(texts)
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0, dtype=np.float32)
+    t = _build_tables()
+    # each text ends with U+E000 and the next starts with U+E001: both become its padding space
+    joined = "\ue000\ue001".join(texts)
+    cp = Featurizer(bits).codepoints(joined)
+    row = np.cumsum(cp == _SEP + 1)
+    cp = np.where((cp == _SEP) | (cp == _SEP + 1), _SPACE, cp)
+    cp = np.concatenate(([_SPACE], cp, [_SPACE]))
+    row = np.concatenate(([0], row, [n - 1])).astype(np.int64)
+    p64 = cp.astype(np.uint64)
+    hashes: list[npt.NDArray[np.uint64]] = []
+    rows: list[npt.NDArray[np.int64]] = []
+    for k, h in _ngrams(p64, _CHAR_SIZES):
+        ok = row[: h.size] == row[k - 1 :]
+        hashes.append(h[ok] ^ np.uint64(0x1000 + k))
+        rows.append(row[: h.size][ok])
+    isw = _lookup(t["alnum"], cp, True)
+    idx = np.flatnonzero(isw)
+    if idx.size:
+        starts = np.concatenate(([0], np.flatnonzero((np.diff(idx) != 1) | (np.diff(row[idx]) != 0)) + 1))
+        tok = np.zeros(idx.size, dtype=np.int64)
+        tok[starts[1:]] = 1
+        tok = np.cumsum(tok)
+        pos = np.minimum(np.arange(idx.size) - starts[tok], 63)
+        words = np.add.reduceat(cp[idx].astype(np.uint64) * t["pw"][pos] + np.uint64(1), starts)
+        wrow = row[idx[starts]]
+        hashes.append(words ^ np.uint64(0x2001))
+        rows.append(wrow)
+        ok = wrow[:-1] == wrow[1:]
+        hashes.append(((words[:-1] * np.uint64(0x100000001B3) + words[1:]) ^ np.uint64(0x2002))[ok])
+        rows.append(wrow[:-1][ok])
+    r = np.concatenate(rows)
+    b = _mix(np.concatenate(hashes), bits)
+    counts = np.bincount(r, minlength=n).astype(np.float32)
+    return r, b, (1.0 / np.sqrt(np.maximum(counts, 1.0)))[r]
 
 
 def model_logits(w: dict[str, Any], texts: Sequence[str]) -> npt.NDArray[np.float64]:
     """The model's logits for ``texts``, featurised and run in one batch."""
     if not texts:
         return np.zeros(0)
-    rows, ids, vals = w["featurizer"].batch(texts)
-    contrib = w["w1"][ids] * vals[:, None]
+    rows, buckets, weights = hashed_ngrams(texts, int(w["bits"]))
+    order = np.argsort(rows, kind="stable")
+    rows, buckets, weights = rows[order], buckets[order], weights[order]
+    contrib = w["w1"][buckets] * weights[:, None]
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     h = np.zeros((len(texts), w["w1"].shape[1]), dtype=np.float32)
     h[rows[starts]] = np.add.reduceat(contrib, starts, axis=0)
@@ -406,7 +473,7 @@ class DataInjection(Verifier):
 
 def model_can_judge(text: str) -> bool:
     """Whether the model scores this segment: enough letters, and words rather than a blob."""
-    letters = sum(1 for c in text if c.isalpha())
+    letters = len(_LETTER_RE.findall(text))
     if letters < MIN_MODEL_LETTERS:
         return False
     if len(text) > MAX_MODEL_RUN and " " not in text:
