@@ -76,7 +76,6 @@ MAX_MODEL_RUN = 40
 _MODES = ("reject", "cut")
 _HIDDEN = frozenset({"comment", "hidden", "invisible"})
 _MAX_FINDINGS = 10
-_CODE = "text.prompt_injection.data"
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
 _cache: dict[tuple[str, str], dict[str, Any]] = {}
@@ -384,10 +383,10 @@ class DataInjection(Verifier):
         try:
             scan = self.scan(text)
         except ArtifactError as exc:
-            ctx.halt(f"{_CODE}_unavailable", f"the data-channel model could not be loaded: {exc}")
+            ctx.halt("text.prompt_injection.data_unavailable", f"the data-channel model could not be loaded: {exc}")
         if len(text) > self.max_chars:
             ctx.add(
-                f"{_CODE}_truncated",
+                "text.prompt_injection.data_truncated",
                 f"document has {len(text)} characters; only the first {self.max_chars} were scanned "
                 f"(max_chars); limit the input length earlier in the pipeline",
                 severity=Severity.LOW,
@@ -398,7 +397,7 @@ class DataInjection(Verifier):
         weak = [h for h in scan.hits if h.score < self.threshold]
         for h in weak[:_MAX_FINDINGS]:
             ctx.add(
-                f"{_CODE}_suspected",
+                "text.prompt_injection.data_suspected",
                 self._message(h, "may be an instruction addressed to the assistant (warn_threshold "
                               f"{self.warn_threshold})"),
                 severity=Severity.MEDIUM,
@@ -412,7 +411,7 @@ class DataInjection(Verifier):
         if self.mode == "reject":
             for h in strong[:_MAX_FINDINGS]:
                 ctx.add(
-                    _CODE,
+                    "text.prompt_injection.data",
                     self._message(h, "is an instruction addressed to the assistant inside data "
                                   "(mode='reject'); remove it, or use mode='cut'"),
                     severity=Severity.HIGH,
@@ -425,7 +424,7 @@ class DataInjection(Verifier):
         kept: list[tuple[int, int]] = []
         for h in strong:
             f = ctx.add(
-                f"{_CODE}_cut",
+                "text.prompt_injection.data_cut",
                 self._message(h, "is an instruction addressed to the assistant inside data; it was "
                               "cut (mode='cut')"),
                 severity=Severity.HIGH,
@@ -443,7 +442,7 @@ class DataInjection(Verifier):
         out, more = self.cut(out)
         for h in more[:_MAX_FINDINGS]:
             ctx.add(
-                f"{_CODE}_cut",
+                "text.prompt_injection.data_cut",
                 self._message(h, "was exposed by an earlier cut and cut as well (mode='cut')"),
                 severity=Severity.HIGH,
                 action=Action.SANITIZE,
