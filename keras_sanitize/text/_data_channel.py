@@ -26,6 +26,7 @@ import hmac
 import io
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,35 @@ _SPACE = np.uint32(32)
 _CHAR_SIZES = (3, 4)
 
 
+def _format_chars() -> re.Pattern[str]:
+    """A character class of the format (Cf) characters the featurizer drops."""
+    t = _build_tables()
+    dropped = sorted(k for k, v in t["drop"].items() if v is None)
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in dropped) + "]+")
+
+
+_CF_RE: re.Pattern[str] | None = None
+
+
+def _codepoints(text: str, t: dict[str, Any]) -> npt.NDArray[np.uint32]:
+    """:meth:`Featurizer.codepoints` (NFKC, casefold, format characters dropped, spaces
+    collapsed), with the drop done by one regex instead of a per-character table lookup."""
+    global _CF_RE
+    if text.isascii():
+        norm = text.lower()
+    else:
+        if _CF_RE is None:
+            _CF_RE = _format_chars()
+        norm = _CF_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
+        if "\U000e0020" <= max(norm) and any("\U000e0020" <= c <= "\U000e007e" for c in norm):
+            norm = norm.translate(t["drop"])  # tag characters: revealed as ASCII, as the featurizer does
+    cp = np.frombuffer(norm.encode("utf-32-le", "replace"), dtype="<u4").astype(np.uint32)
+    sp = _lookup(t["space"], cp, False)
+    cp = np.where(sp, _SPACE, cp)
+    keep = ~(sp & np.concatenate(([True], sp[:-1])))
+    return cp[keep]
+
+
 def hashed_ngrams(
     texts: Sequence[str], bits: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
@@ -148,7 +178,7 @@ def hashed_ngrams(
     t = _build_tables()
     # each text ends with U+E000 and the next starts with U+E001: both become its padding space
     joined = "\ue000\ue001".join(texts)
-    cp = Featurizer(bits).codepoints(joined)
+    cp = _codepoints(joined, t)
     row = np.cumsum(cp == _SEP + 1)
     cp = np.where((cp == _SEP) | (cp == _SEP + 1), _SPACE, cp)
     cp = np.concatenate(([_SPACE], cp, [_SPACE]))
@@ -187,11 +217,11 @@ def model_logits(w: dict[str, Any], texts: Sequence[str]) -> npt.NDArray[np.floa
         return np.zeros(0)
     rows, buckets, weights = hashed_ngrams(texts, int(w["bits"]))
     order = np.argsort(rows, kind="stable")
-    rows, buckets, weights = rows[order], buckets[order], weights[order]
-    contrib = w["w1"][buckets] * weights[:, None]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    rows = rows[order]
+    # every n-gram of a text weighs the same: sum the embeddings, then scale the row
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
     h = np.zeros((len(texts), w["w1"].shape[1]), dtype=np.float32)
-    h[rows[starts]] = np.add.reduceat(contrib, starts, axis=0)
+    h[rows[starts]] = np.add.reduceat(w["w1"][buckets[order]], starts, axis=0) * weights[order][starts, None]
     h += w["b1"]
     np.maximum(h, 0.0, out=h)
     out: npt.NDArray[np.float64] = (h @ w["w2"] + w["b2"]).astype(np.float64)
