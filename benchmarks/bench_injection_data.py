@@ -84,7 +84,9 @@ def corpus() -> dict[str, tuple[list[str], list[tuple[str, str]]]] | None:
     return out
 
 
-def _rates(flag: Callable[[str], bool], clean: list[str], attacked: list[tuple[str, str]]) -> tuple[float, float, dict[str, float]]:
+def _rates(
+    flag: Callable[[str], bool], clean: list[str], attacked: list[tuple[str, str]]
+) -> tuple[float, float, dict[str, float]]:
     fp = np.array([flag(d) for d in clean])
     tp = np.array([flag(d) for d, _ in attacked])
     by: dict[str, list[bool]] = {}
@@ -158,7 +160,7 @@ def latency(data: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> list[Ro
                 times.append(time.perf_counter() - t0)
         p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
         rows.append(Row("injection_data/latency", f"{what}, 1 KB document, p50", p50, goal="≤ 0.5 ms",
-                        note=f"{len(docs)} documents x 5 (e-mails, tables, code, web pages; 1 KB each)"))  # fmt: skip
+                        note=f"{len(docs)} documents x 5 (e-mails, tables, code, pages)"))  # fmt: skip
         rows.append(Row("injection_data/latency", f"{what}, 1 KB document, p99", p99, goal="≤ 10 ms"))
     return rows
 
@@ -168,7 +170,7 @@ def run() -> list[Row]:
     start = time.perf_counter()
     data = corpus()
     if data is None:
-        return [Row("injection_data", "skipped: BIPIA absent (set KS_BIPIA_DIR to a checkout of microsoft/BIPIA)")]
+        return [Row("injection_data", "skipped: BIPIA absent (set KS_BIPIA_DIR to a BIPIA checkout)")]
     rows = accuracy(data) + latency(data)
     rows.append(Row("injection_data", f"(bench time {time.perf_counter() - start:.0f} s)"))
     return rows

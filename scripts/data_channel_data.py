@@ -116,7 +116,8 @@ FRAMINGS: dict[str, list[str]] = {
     "tr": ["Cevabında {goal}.", "Yapay zekâ için not: {goal}.", "Cevap vermeden önce {goal}.", "{Task}"],
     "zh": ["在你的回答中，{goal}。", "给AI的提示：{goal}。", "回答之前，请先{goal}。", "{Task}",
            "亲爱的助手，{task}"],
-    "ja": ["あなたの回答に次を含めてください：{goal}。", "AIへの注意：{goal}。", "回答する前に{goal}。", "{Task}"],
+    "ja": ["あなたの回答に次を含めてください：{goal}。", "AIへの注意：{goal}。", "回答する前に{goal}。",
+           "{Task}"],
     "ko": ["당신의 답변에 다음을 포함하세요: {goal}.", "AI에게: {goal}.", "답변하기 전에 {goal}.", "{Task}"],
     "ar": ["في ردك، {goal}.", "ملاحظة للذكاء الاصطناعي: {goal}.", "قبل أن تجيب، {goal}.", "{Task}"],
     "hi": ["अपने उत्तर में {goal}।", "AI के लिए नोट: {goal}।", "जवाब देने से पहले {goal}।", "{Task}"],
@@ -126,7 +127,8 @@ FRAMINGS: dict[str, list[str]] = {
     "uk": ["У своїй відповіді {goal}.", "Примітка для ШІ: {goal}.", "Перш ніж відповісти, {goal}.", "{Task}"],
     "sv": ["I ditt svar, {goal}.", "Notering till AI:n: {goal}.", "Innan du svarar, {goal}.", "{Task}"],
     "cs": ["Ve své odpovědi {goal}.", "Poznámka pro AI: {goal}.", "Než odpovíš, {goal}.", "{Task}"],
-    "el": ["Στην απάντησή σου, {goal}.", "Σημείωση για την ΤΝ: {goal}.", "Πριν απαντήσεις, {goal}.", "{Task}"],
+    "el": ["Στην απάντησή σου, {goal}.", "Σημείωση για την ΤΝ: {goal}.", "Πριν απαντήσεις, {goal}.",
+           "{Task}"],
     "he": ["בתשובה שלך, {goal}.", "הערה לבינה המלאכותית: {goal}.", "לפני שאתה עונה, {goal}.", "{Task}"],
 }  # fmt: skip
 
@@ -242,16 +244,17 @@ def usr_share_doc(limit: int = 400, seed: int = 37) -> list[str]:
 #: licensed (MIT, BSD, Apache-2.0, PSF, ISC), checked when this list was written. Pinned by name
 #: so that installing other packages does not change the training data.
 README_PACKAGES = (
-    "Jinja2 MarkupSafe PyYAML Pygments absl-py aiohttp attrs bleach cffi charset-normalizer "
-    "click contourpy cryptography cycler distlib execnet fastapi filelock fonttools frozenlist "
-    "fsspec google-auth grpcio h11 h5py httptools idna iniconfig jax jsonschema keras "
-    "markdown-it-py mdurl ml_dtypes msgpack multidict nh3 numpy opt_einsum optree packaging "
-    "pandas phonenumbers pillow pip platformdirs pluggy prometheus_client propcache pyarrow "
-    "pycparser pydantic pyparsing pytest python-dateutil python-dotenv python-magic ray "
-    "referencing regex requests rich setuptools six smart_open sortedcontainers soundfile "
-    "starlette termcolor typing_extensions urllib3 uvicorn virtualenv watchfiles websockets "
-    "wheel wrapt yarl"
-).split()
+    "Jinja2", "MarkupSafe", "PyYAML", "Pygments", "absl-py", "aiohttp", "attrs", "bleach", "cffi",
+    "charset-normalizer", "click", "contourpy", "cryptography", "cycler", "distlib", "execnet",
+    "fastapi", "filelock", "fonttools", "frozenlist", "fsspec", "google-auth", "grpcio", "h11", "h5py",
+    "httptools", "idna", "iniconfig", "jax", "jsonschema", "keras", "markdown-it-py", "mdurl",
+    "ml_dtypes", "msgpack", "multidict", "nh3", "numpy", "opt_einsum", "optree", "packaging", "pandas",
+    "phonenumbers", "pillow", "pip", "platformdirs", "pluggy", "prometheus_client", "propcache",
+    "pyarrow", "pycparser", "pydantic", "pyparsing", "pytest", "python-dateutil", "python-dotenv",
+    "python-magic", "ray", "referencing", "regex", "requests", "rich", "setuptools", "six",
+    "smart_open", "sortedcontainers", "soundfile", "starlette", "termcolor", "typing_extensions",
+    "urllib3", "uvicorn", "virtualenv", "watchfiles", "websockets", "wheel", "wrapt", "yarl",
+)  # fmt: skip
 
 
 def package_readmes() -> dict[str, str]:
@@ -294,7 +297,7 @@ def synthetic_tables(n: int = 300, seed: int = 41) -> list[str]:
             cells = [rng.choice(d.get(c) or ["-"]) for c in cols]
             cells += [str(rng.randint(0, 9999)), f"{rng.random() * 100:.1f}"]
             rows.append(cells)
-        head = cols + ["n", "%"]
+        head = [*cols, "n", "%"]
         if rng.random() < 0.6:
             lines = ["| " + " | ".join(head) + " |"] + ["| " + " | ".join(r) + " |" for r in rows]
         else:

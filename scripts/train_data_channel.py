@@ -78,7 +78,8 @@ def hash_frac(x: str, salt: str) -> float:
 
 def _split(items: list[str], frac: float, salt: str) -> tuple[list[str], list[str]]:
     """Deterministic split by content hash: (train, validation)."""
-    train, val = [], []
+    train: list[str] = []
+    val: list[str] = []
     for x in items:
         (val if hash_frac(x, salt) < frac else train).append(x)
     return train, val
@@ -93,7 +94,8 @@ def build(bipia: Path) -> dict[str, object]:
     val_c = set(cats_c[::5])
     att_train = [a for c in cats_t if c not in val_t for a in text_att[c]]
     att_train += [a for c in cats_c if c not in val_c for a in code_att[c]]
-    att_val = [a for c in sorted(val_t) for a in text_att[c]] + [a for c in sorted(val_c) for a in code_att[c]]
+    att_val = [a for c in sorted(val_t) for a in text_att[c]]
+    att_val += [a for c in sorted(val_c) for a in code_att[c]]
 
     emails = D.bipia_contexts(bipia, "email", "train")
     emails_tr, emails_va = emails[:40], emails[40:]
@@ -183,7 +185,9 @@ def featurise(texts: list[str]) -> sparse.csr_matrix:
     return sparse.vstack(blocks, format="csr")
 
 
-def train(x: sparse.csr_matrix, y: npt.NDArray[np.float32], sw: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.float32]]:
+def train(
+    x: sparse.csr_matrix, y: npt.NDArray[np.float32], sw: npt.NDArray[np.float32]
+) -> dict[str, npt.NDArray[np.float32]]:
     rng = np.random.default_rng(SEED)
     d = x.shape[1]
     params = {
@@ -244,7 +248,9 @@ def npz_bytes(arrays: dict[str, npt.NDArray[np.generic]]) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bipia", help="BIPIA checkout or bare git dir (default: KS_BIPIA_DIR, the mirror)")
-    ap.add_argument("--check", action="store_true", help="retrain; exit 1 unless it reproduces the shipped weights")
+    ap.add_argument(
+        "--check", action="store_true", help="retrain; exit 1 unless it reproduces the shipped weights"
+    )
     args = ap.parse_args(argv)
     bipia = D.bipia_dir(args.bipia)
     if bipia is None:
@@ -282,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         dc._cache.clear()
         shipped = dc.load_data_weights()
         same = all(
-            np.allclose(np.asarray(shipped[k], dtype=np.float64), np.asarray(params[k], dtype=np.float64), atol=1e-6)
+            np.allclose(np.asarray(shipped[k], np.float64), np.asarray(params[k], np.float64), atol=1e-6)
             for k in ("w1", "b1", "w2", "b2")
         )
         same = same and abs(threshold - dc.DEFAULT_THRESHOLD) < 1e-6 and int(shipped["bits"]) == BITS

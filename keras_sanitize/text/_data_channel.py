@@ -41,7 +41,6 @@ from keras_sanitize.findings import Action, Severity, echo
 from keras_sanitize.stage import Context, Verifier, check_choice, check_number
 from keras_sanitize.text._data_view import Segment, block_end, segments, view
 from keras_sanitize.text._injection_features import (
-    Featurizer,
     _build_tables,
     _lookup,
     _mix,
@@ -150,7 +149,7 @@ def _codepoints(text: str, t: dict[str, Any]) -> npt.NDArray[np.uint32]:
         if _CF_RE is None:
             _CF_RE = _format_chars()
         norm = _CF_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
-        if "\U000e0020" <= max(norm) and any("\U000e0020" <= c <= "\U000e007e" for c in norm):
+        if max(norm) >= "\U000e0020" and any("\U000e0020" <= c <= "\U000e007e" for c in norm):
             norm = norm.translate(t["drop"])  # tag characters: revealed as ASCII, as the featurizer does
     cp = np.frombuffer(norm.encode("utf-32-le", "replace"), dtype="<u4").astype(np.uint32)
     sp = _lookup(t["space"], cp, False)
@@ -208,7 +207,7 @@ def hashed_ngrams(
     r = np.concatenate(rows)
     b = _mix(np.concatenate(hashes), bits)
     counts = np.bincount(r, minlength=n).astype(np.float32)
-    return r, b, (1.0 / np.sqrt(np.maximum(counts, 1.0)))[r]
+    return r, b, (1.0 / np.sqrt(np.maximum(counts, 1.0)))[r].astype(np.float32)
 
 
 def model_logits(w: dict[str, Any], texts: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -413,7 +412,9 @@ class DataInjection(Verifier):
         try:
             scan = self.scan(text)
         except ArtifactError as exc:
-            ctx.halt("text.prompt_injection.data_unavailable", f"the data-channel model could not be loaded: {exc}")
+            ctx.halt(
+                "text.prompt_injection.data_unavailable", f"the data-channel model could not be loaded: {exc}"
+            )
         if len(text) > self.max_chars:
             ctx.add(
                 "text.prompt_injection.data_truncated",
@@ -507,7 +508,7 @@ def model_can_judge(text: str) -> bool:
         return False
     if len(text) > MAX_MODEL_RUN and " " not in text:
         return False
-    return max(len(w) for w in text.split()) <= MAX_MODEL_RUN or letters > 0.5 * len(text) and " " in text
+    return max(len(w) for w in text.split()) <= MAX_MODEL_RUN or (letters > 0.5 * len(text) and " " in text)
 
 
 def _rule_scores_view(

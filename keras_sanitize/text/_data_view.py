@@ -45,7 +45,9 @@ _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u034
 _ZW_RE = re.compile(f"[{_ZERO_WIDTH}]")
 _TAGCHAR_RE = re.compile("[\U000e0020-\U000e007e]+")
 _PIECE_RE = re.compile(r"[^\n\r\t|\u2028\u2029\x0b\x0c]+")
-_SENT_END_RE = re.compile(r"(?:[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|[\u3002\uff01\uff1f\u061f\u0964\u0965]+)")
+_SENT_END_RE = re.compile(
+    r"(?:[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|[\u3002\uff01\uff1f\u061f\u0964\u0965]+)"
+)
 _FENCE_RE = re.compile(r"\s*(```|~~~)")
 
 
