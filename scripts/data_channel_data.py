@@ -306,6 +306,28 @@ def synthetic_tables(n: int = 300, seed: int = 41) -> list[str]:
     return out
 
 
+def fragments(sentences: list[str], n: int = 4000, seed: int = 43) -> list[str]:
+    """Short pieces of ordinary sentences styled as titles, names and table cells
+    ("What Lurks Beneath", '"The Way You Are"'): a cell of a table is rarely a sentence."""
+    rng = random.Random(seed)
+    pool = [s.split() for s in sentences if len(s.split()) >= 3]
+    out = []
+    for _ in range(n):
+        words = rng.choice(pool)
+        k = rng.randint(2, min(7, len(words)))
+        i = rng.randint(0, len(words) - k)
+        frag = " ".join(w.strip(".,;:()[]") for w in words[i : i + k])
+        style = rng.random()
+        if style < 0.4:
+            frag = frag.title()
+        if rng.random() < 0.3:
+            frag = f'"{frag}"'
+        if rng.random() < 0.2:
+            frag += rng.choice(["?", "!", "...", " (2004)", " / " + frag])
+        out.append(frag)
+    return out
+
+
 def document_segments(docs: list[str]) -> list[str]:
     """All segments of ``docs`` (the units the detector scores)."""
     return [s.text for doc in docs for s in segments(doc)]

@@ -17,8 +17,9 @@ Data (``scripts/data_channel_data.py``; licences in docs/injection_model.md, "Da
   template documents and synthetic tables.
 
 BIPIA's table and code contexts (CC BY-SA) and every BIPIA *test* file are not used here.
-A validation split (whole attack categories, whole documents) sets the threshold: the lowest
-segment score that at most 0.5% of the benign validation documents reach, and at least 0.5.
+A validation split (whole attack categories, whole documents) sets the model's threshold
+(``MODEL_THRESHOLD``): the lowest at which, rules and model combined, at most 0.5% of the
+benign validation documents are flagged.
 
 Usage::
 
@@ -36,6 +37,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import io  # noqa: E402
+import math  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -54,7 +56,7 @@ import data_channel_data as D  # noqa: E402
 import injection_data  # noqa: E402
 
 from keras_sanitize.text import _data_channel as dc  # noqa: E402
-from keras_sanitize.text._score_verifier import calibrate_threshold  # noqa: E402
+from keras_sanitize.text._data_view import segments, view  # noqa: E402
 
 BITS = 15
 HIDDEN = 32
@@ -63,6 +65,7 @@ BATCH = 256
 LR = 3e-3
 L2 = 1e-6
 SEED = 2026
+NEG_SHARE = 0.5  # the benign class's share of the training weight
 VAL_FPR = 0.005  # the threshold flags at most this share of benign validation documents
 MODULE = ROOT / "keras_sanitize" / "text" / "_data_channel.py"
 
@@ -124,6 +127,15 @@ def build(bipia: Path) -> dict[str, object]:
         "readmes": (D.document_segments(readme_tr)[::2], 1.0),
         "template_docs": (D.document_segments(tdocs), 3.0),
     }
+    prose = neg_sources["docstrings"][0] + neg_sources["readmes"][0] + neg_sources["email"][0]
+    neg_sources["fragments"] = (D.fragments(prose), 1.0)
+    # word salad in 25 locales (Faker's lorem lists, MIT) and CPython's CJK test texts (PSF):
+    # text that is neither English nor a request must not look like a request by default
+    for name in ("faker_lorem", "cjk_texts"):
+        try:
+            neg_sources[name] = ([t for t, _ in injection_data.LOADERS[name]()], 1.0)
+        except (FileNotFoundError, ImportError):
+            neg_sources[name] = ([], 1.0)
     neg_keys = {_key(s) for segs, _ in neg_sources.values() for s in segs}
     pos_sources = {
         # the instruction, not the code block it announces (code is code, in attacks too)
@@ -153,9 +165,12 @@ def build(bipia: Path) -> dict[str, object]:
             counts[name] = n
     y = np.array(labels, dtype=np.float32)
     sw = np.array(weights, dtype=np.float32)
-    for lab in (0, 1):  # each class carries half the total weight
-        sw[y == lab] *= 0.5 * len(y) / sw[y == lab].sum()
+    for lab, share in ((0, NEG_SHARE), (1, 1.0 - NEG_SHARE)):  # each class's share of the weight
+        sw[y == lab] *= share * len(y) / sw[y == lab].sum()
     val_benign = emails_va + code_va + usd_va + tables_va + readme_va
+    # BIPIA's *train* tables and code answers (CC BY-SA): never trained on, but they set the
+    # threshold with the rest (a number chosen on them, not weights derived from them)
+    val_benign += D.bipia_contexts(bipia, "table", "train")[:150] + D.bipia_contexts(bipia, "code", "train")
     val_benign += ["\n\n".join(paras_va[i : i + 5]) for i in range(0, len(paras_va), 5)]
     val_attacked = []
     for i, doc in enumerate(emails_va + usd_va + val_benign[-40:]):
@@ -228,6 +243,49 @@ def train(
     return params
 
 
+def choose_model_threshold(docs: list[str]) -> float:
+    """The lowest model threshold at which at most VAL_FPR of ``docs`` reach the combined
+    threshold (rules and model together, as the detector scores them)."""
+    det = dc.DataInjection()
+    per_doc = []
+    for doc in docs:
+        v = view(doc)
+        segs = segments(doc, v)
+        if not segs:
+            continue
+        if v.offsets is None:
+            rules, _ = dc._rule_scores(v.text, segs)
+        else:
+            rules, _ = dc._rule_scores_view(v.text, segs, v.offsets)
+        judged = [i for i, sg in enumerate(segs) if dc.model_can_judge(sg.text)]
+        model = np.zeros(len(segs))
+        if judged:
+            logits = dc.model_logits(dc.load_data_weights(), [segs[i].text for i in judged])
+            model[judged] = dc.sigmoid(logits)
+        hidden = [sg.where in ("comment", "hidden", "invisible") for sg in segs]
+        per_doc.append((rules, model, hidden))
+    allowed = int(np.floor(VAL_FPR * len(docs)))
+
+    def flagged(mt: float) -> int:
+        n = 0
+        for rules, model, hidden in per_doc:
+            for r, m, h in zip(rules, model, hidden):
+                score = dc.combine(r, float(m), mt)
+                if (score / dc.HIDDEN_FACTOR if h else score) >= det.threshold:
+                    n += 1
+                    break
+        return n
+
+    lo, hi = 0.5, 1.0 - 1e-9  # flagged() falls as the threshold rises: bisect
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if flagged(mid) <= allowed:
+            hi = mid
+        else:
+            lo = mid
+    return math.ceil(hi * 1e6) / 1e6  # rounded up: never below the boundary found
+
+
 def doc_scores(det: dc.DataInjection, docs: list[str]) -> npt.NDArray[np.float64]:
     return np.array([det.scan(d).score for d in docs])
 
@@ -274,15 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     dc._cache.clear()
     w = dc.load_data_weights(tmp, sha)
     dc._cache[(str(dc.NPZ_PATH), dc.NPZ_SHA256)] = w  # score validation with the new weights
-    det = dc.DataInjection(threshold=0.5, warn_threshold=0.0)
+    model_threshold = choose_model_threshold(data["val_benign"])  # type: ignore[arg-type]
+    dc.MODEL_THRESHOLD = model_threshold
+    det = dc.DataInjection()
     benign = doc_scores(det, data["val_benign"])  # type: ignore[arg-type]
     attacked = doc_scores(det, data["val_attacked"])  # type: ignore[arg-type]
-    threshold = float(max(0.5, calibrate_threshold(benign, VAL_FPR)))
-    tpr = float((attacked >= threshold).mean())
+    tpr = float((attacked >= det.threshold).mean())
     print(
-        f"validation: {len(benign)} benign documents (max score {benign.max():.4f}), "
-        f"{len(attacked)} attacked; threshold {threshold:.4f}: TPR {tpr:.3f}, "
-        f"FPR {float((benign >= threshold).mean()):.4f}"
+        f"validation: {len(benign)} benign documents, {len(attacked)} attacked; model threshold "
+        f"{model_threshold:.6f}: TPR {tpr:.3f}, FPR {float((benign >= det.threshold).mean()):.4f}"
     )
     if args.check:
         dc._cache.clear()
@@ -291,13 +349,15 @@ def main(argv: list[str] | None = None) -> int:
             np.allclose(np.asarray(shipped[k], np.float64), np.asarray(params[k], np.float64), atol=1e-6)
             for k in ("w1", "b1", "w2", "b2")
         )
-        same = same and abs(threshold - dc.DEFAULT_THRESHOLD) < 1e-6 and int(shipped["bits"]) == BITS
+        pinned = re.search(r"MODEL_THRESHOLD = ([0-9.e-]+)", MODULE.read_text(encoding="utf-8"))
+        shipped_threshold = float(pinned.group(1)) if pinned else -1.0
+        same = same and abs(model_threshold - shipped_threshold) < 1e-6 and int(shipped["bits"]) == BITS
         print("reproduces the shipped weights" if same else "DOES NOT reproduce the shipped weights")
         return 0 if same else 1
     dc.NPZ_PATH.write_bytes(raw)
     src = MODULE.read_text(encoding="utf-8")
     src = re.sub(r'NPZ_SHA256 = "[0-9a-f]{64}"', f'NPZ_SHA256 = "{sha}"', src)
-    src = re.sub(r"DEFAULT_THRESHOLD = [0-9.e-]+", f"DEFAULT_THRESHOLD = {threshold!r}", src, count=1)
+    src = re.sub(r"MODEL_THRESHOLD = [0-9.e-]+", f"MODEL_THRESHOLD = {model_threshold!r}", src, count=1)
     MODULE.write_text(src, encoding="utf-8")
     print(f"wrote {dc.NPZ_PATH} (sha256 {sha}) and the pin and threshold in {MODULE.name}")
     return 0

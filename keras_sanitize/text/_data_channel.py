@@ -57,12 +57,17 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 RULES_PATH = DATA / "data_injection_rules.toml"
 #: The shipped weights and their pinned SHA-256 (rewritten by scripts/train_data_channel.py).
 NPZ_PATH = DATA / "data_injection_model.npz"
-NPZ_SHA256 = "aa3da57ed24c3ee6008d8e52f9c9f98c4cd66d660a24fe1b6b57d0e3a21c9e8f"
-#: Segment score at or above which a segment is an injected instruction: set on the training
-#: script's validation documents (no benign validation document reaches it; see the card).
-DEFAULT_THRESHOLD = 0.9798000000000001
+NPZ_SHA256 = "784b374d9b3565d1107a703f4d3e7a21ac559ec0aaa929586a0aa5ca91f1bc77"
+#: Segment score at or above which a segment is an injected instruction. The model's own
+#: threshold (:data:`MODEL_THRESHOLD`) is mapped onto it, so that the model alone, a strong
+#: rule alone (weight >= 0.5), or weaker evidence from both reaches it.
+DEFAULT_THRESHOLD = 0.5
 #: Segment score at or above which a warning is recorded.
 DEFAULT_WARN_THRESHOLD = 0.35
+#: The model's probability that counts as an injection on its own: the lowest value at which
+#: at most 0.5% of the training script's benign validation documents are flagged (rules and
+#: model combined); rewritten by scripts/train_data_channel.py.
+MODEL_THRESHOLD = 0.999179
 #: Text hidden from a human reader (comments, hidden styles, tag characters) is held to a
 #: lower bar: the threshold is multiplied by this factor there.
 HIDDEN_FACTOR = 0.7
@@ -370,7 +375,7 @@ class DataInjection(Verifier):
         best = 0.0
         hits: list[DataHit] = []
         for i, seg in enumerate(segs):
-            score = 1.0 - (1.0 - rules[i]) * (1.0 - float(model[i]))
+            score = combine(rules[i], float(model[i]))
             if seg.where in _HIDDEN:
                 score = min(1.0, score / HIDDEN_FACTOR)
             best = max(best, score)
@@ -381,7 +386,7 @@ class DataInjection(Verifier):
                 hits.append(
                     DataHit(
                         (seg.start, end),
-                        round(score, 4),
+                        score,
                         round(rules[i], 4),
                         round(float(model[i]), 4),
                         seg.where,
@@ -389,7 +394,7 @@ class DataInjection(Verifier):
                         seg.text[:120],
                     )
                 )
-        return DataScan(round(best, 4), tuple(hits), len(segs))
+        return DataScan(best, tuple(hits), len(segs))
 
     def score(self, text: str) -> float:
         """The highest segment score of ``text`` in [0, 1]."""
@@ -499,6 +504,16 @@ class DataInjection(Verifier):
             max_chars=self.max_chars,
         )
         return config
+
+
+def combine(rules: float, model: float, model_threshold: float | None = None) -> float:
+    """A segment's score: the noisy-OR of its rules score and its model probability mapped
+    piecewise-linearly so that ``model_threshold`` (default :data:`MODEL_THRESHOLD`) lands on
+    :data:`DEFAULT_THRESHOLD` (0.5)."""
+    t = DEFAULT_THRESHOLD
+    mt = MODEL_THRESHOLD if model_threshold is None else model_threshold
+    mapped = model * t / mt if model < mt else t + (model - mt) * (1.0 - t) / (1.0 - mt)
+    return 1.0 - (1.0 - rules) * (1.0 - mapped)
 
 
 def model_can_judge(text: str) -> bool:
