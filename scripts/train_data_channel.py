@@ -261,7 +261,7 @@ def choose_model_threshold(docs: list[str]) -> float:
         model = np.zeros(len(segs))
         if judged:
             logits = dc.model_logits(dc.load_data_weights(), [segs[i].text for i in judged])
-            model[judged] = dc.sigmoid(logits)
+            model[judged] = 1.0 / (1.0 + np.exp(-logits))
         hidden = [sg.where in ("comment", "hidden", "invisible") for sg in segs]
         per_doc.append((rules, model, hidden))
     allowed = int(np.floor(VAL_FPR * len(docs)))

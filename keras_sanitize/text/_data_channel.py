@@ -434,8 +434,11 @@ class DataInjection(Verifier):
         for h in weak[:_MAX_FINDINGS]:
             ctx.add(
                 "text.prompt_injection.data_suspected",
-                self._message(h, "may be an instruction addressed to the assistant (warn_threshold "
-                              f"{self.warn_threshold})"),
+                self._message(
+                    h,
+                    "may be an instruction addressed to the assistant (warn_threshold "
+                    f"{self.warn_threshold})",
+                ),
                 severity=Severity.MEDIUM,
                 action=Action.WARN,
                 span=h.span,
@@ -448,8 +451,11 @@ class DataInjection(Verifier):
             for h in strong[:_MAX_FINDINGS]:
                 ctx.add(
                     "text.prompt_injection.data",
-                    self._message(h, "is an instruction addressed to the assistant inside data "
-                                  "(mode='reject'); remove it, or use mode='cut'"),
+                    self._message(
+                        h,
+                        "is an instruction addressed to the assistant inside data "
+                        "(mode='reject'); remove it, or use mode='cut'",
+                    ),
                     severity=Severity.HIGH,
                     action=Action.REJECT,
                     span=h.span,
@@ -461,8 +467,9 @@ class DataInjection(Verifier):
         for h in strong:
             f = ctx.add(
                 "text.prompt_injection.data_cut",
-                self._message(h, "is an instruction addressed to the assistant inside data; it was "
-                              "cut (mode='cut')"),
+                self._message(
+                    h, "is an instruction addressed to the assistant inside data; it was cut (mode='cut')"
+                ),
                 severity=Severity.HIGH,
                 action=Action.SANITIZE,
                 span=h.span,
