@@ -60,9 +60,9 @@ from keras_sanitize.text._data_view import segments, view  # noqa: E402
 
 BITS = 15
 HIDDEN = 32
-EPOCHS = 12
+EPOCHS = 6
 BATCH = 256
-LR = 3e-3
+LR = 1e-3
 L2 = 1e-6
 SEED = 2026
 NEG_SHARE = 0.5  # the benign class's share of the training weight

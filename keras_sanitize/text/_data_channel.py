@@ -57,7 +57,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 RULES_PATH = DATA / "data_injection_rules.toml"
 #: The shipped weights and their pinned SHA-256 (rewritten by scripts/train_data_channel.py).
 NPZ_PATH = DATA / "data_injection_model.npz"
-NPZ_SHA256 = "784b374d9b3565d1107a703f4d3e7a21ac559ec0aaa929586a0aa5ca91f1bc77"
+NPZ_SHA256 = "754ffb70c9ec76bb4370eda03488aaa2b367b5a507493967924d6d6b38d76d06"
 #: Segment score at or above which a segment is an injected instruction. The model's own
 #: threshold (:data:`MODEL_THRESHOLD`) is mapped onto it, so that the model alone, a strong
 #: rule alone (weight >= 0.5), or weaker evidence from both reaches it.
@@ -67,7 +67,7 @@ DEFAULT_WARN_THRESHOLD = 0.35
 #: The model's probability that counts as an injection on its own: the lowest value at which
 #: at most 0.5% of the training script's benign validation documents are flagged (rules and
 #: model combined); rewritten by scripts/train_data_channel.py.
-MODEL_THRESHOLD = 0.999179
+MODEL_THRESHOLD = 0.967451
 #: Text hidden from a human reader (comments, hidden styles, tag characters) is held to a
 #: lower bar: the threshold is multiplied by this factor there.
 HIDDEN_FACTOR = 0.7
