@@ -80,8 +80,8 @@ def default(
     reports them (``text.prompt_injection.data_cut``). ``channel="prompt"`` (the default)
     is the pipeline above, unchanged; ``injection_mode`` applies to the data channel only.
     The data channel refuses by default although it misses its held-out goal (TPR 0.90 at
-    1% FPR): at its threshold, set on validation documents, it flagged 1.0% of held-out
-    clean documents and found about half of BIPIA's held-out attacks
+    1% FPR): at its threshold, set on validation documents, it flagged 1.3% of held-out
+    clean documents and found 63% of BIPIA's held-out attacks
     (docs/injection_model.md, "Data channel"); an instruction in data is an attack, so
     what it finds is refused or cut.
 
