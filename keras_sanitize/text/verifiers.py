@@ -6,6 +6,8 @@
   pipeline, so other detectors (a model) can combine with it.
 * :class:`InjectionModel`, :class:`InjectionEnsemble`, :class:`ModelVerifier`: the shipped
   prompt-injection model, its ensemble with the rules, and the verifier for your own model.
+* :class:`DataInjection`: the *data*-channel detector: instructions addressed to the
+  assistant inside untrusted documents, with their spans (refused, or cut out).
 
 The rules live in their own private module and the model verifiers in
 :mod:`keras_sanitize.text.injection_model`; this module is the public place for all of them
@@ -14,6 +16,7 @@ The rules live in their own private module and the model verifiers in
 
 from __future__ import annotations
 
+from keras_sanitize.text._data_channel import DataHit, DataInjection, DataScan
 from keras_sanitize.text._rules import (
     DEFAULT_THRESHOLD,
     DEFAULT_WARN_THRESHOLD,
@@ -30,6 +33,9 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_WARN_THRESHOLD",
     "OBFUSCATION_WEIGHT",
+    "DataHit",
+    "DataInjection",
+    "DataScan",
     "InjectionEnsemble",
     "InjectionMatch",
     "InjectionModel",
