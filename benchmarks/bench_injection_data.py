@@ -102,6 +102,7 @@ def accuracy(data: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> list[R
     det = DataInjection()
     rules = PromptInjectionRules()
     data_pipe = ks.text.default(channel="data")
+    escalated = ks.text.default(channel="data", policy={"text.prompt_injection.data_model": "reject"})
     prompt_pipe = ks.text.default()
     rows: list[Row] = []
     all_clean: list[str] = []
@@ -111,7 +112,7 @@ def accuracy(data: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> list[R
         all_attacked += attacked
         tpr, fpr, by = _rates(lambda d: det.scan(d).score >= det.threshold, clean, attacked)
         detail = ", ".join(f"{k} {v:.3f}" for k, v in by.items())
-        rows.append(Row("injection_data", f"{kind}: TPR, DataInjection at the shipped threshold",
+        rows.append(Row("injection_data", f"{kind}: TPR, DataInjection (rules + model)",
                         value=round(100 * tpr, 1), unit="%", goal="≥ 90%",
                         note=f"{len(attacked)} attacked documents; by place: {detail}"))  # fmt: skip
         rows.append(Row("injection_data", f"{kind}: FPR, the same documents without the attack",
@@ -125,7 +126,10 @@ def accuracy(data: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> list[R
     # whole pipelines, and the prompt rules added to the data channel (measured, not shipped)
     sample = all_attacked[::7]
     for what, flag in (
-        ('ks.text.default(channel="data") refuses', lambda d: not data_pipe.run(d).ok),
+        ('ks.text.default(channel="data") refuses (rules alone; the model warns)',
+         lambda d: not data_pipe.run(d).ok),
+        ('ks.text.default(channel="data", policy={"text.prompt_injection.data_model": "reject"}) refuses',
+         lambda d: not escalated.run(d).ok),
         ('ks.text.default() (prompt channel) refuses', lambda d: not prompt_pipe.run(d).ok),
         ("DataInjection OR PromptInjectionRules (not shipped)",
          lambda d: det.scan(d).score >= det.threshold or rules.score(d) >= rules.threshold),

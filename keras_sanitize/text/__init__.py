@@ -79,11 +79,13 @@ def default(
     (``text.prompt_injection.data``), ``injection_mode="cut"`` removes the spans and
     reports them (``text.prompt_injection.data_cut``). ``channel="prompt"`` (the default)
     is the pipeline above, unchanged; ``injection_mode`` applies to the data channel only.
-    The data channel refuses by default although it misses its held-out goal (TPR 0.90 at
-    1% FPR): at its threshold, set on validation documents, it flagged 1.3% of held-out
-    clean documents and found 63% of BIPIA's held-out attacks
-    (docs/injection_model.md, "Data channel"); an instruction in data is an attack, so
-    what it finds is refused or cut.
+    In the data channel, what the data-channel *rules* find is refused or cut; what only
+    its *model* finds is a warning (``text.prompt_injection.data_model``): with the model,
+    the detector misses its held-out goal (TPR >= 0.90 at FPR <= 1%; it found about 63% of
+    BIPIA's held-out attacks and flagged 1.3% of held-out clean documents, 4% of tables;
+    the rules alone about 39% at 0%: docs/injection_model.md, "Data channel"), and the
+    project refuses by default only once such goals are met. Escalate with
+    ``policy={"text.prompt_injection.data_model": "sanitize"}`` (cut) or ``"reject"``.
 
     ``max_bytes`` bounds UTF-8 bytes input; ``limits`` gives ``max_chars`` and ``max_bytes``
     at once (a :class:`Limits`); ``policy`` (finding code -> action) and

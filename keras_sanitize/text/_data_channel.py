@@ -307,6 +307,15 @@ class DataInjection(Verifier):
     data: the quoted instruction is still an instruction an assistant may follow, so it is
     reported (and cut in ``mode="cut"``) while the discussion around it stays.
 
+    What refuses (or is cut) by default: a segment the data-channel **rules** alone put at
+    or above the threshold. A segment that reaches it only with the **model**'s help is
+    reported as ``text.prompt_injection.data_model`` with action ``warn``: on held-out
+    documents the model adds about a quarter of all attacks found but also flags about 1% of
+    clean documents (4% of tables), which misses the issue's goal of TPR >= 0.90 at FPR <= 1%
+    (docs/injection_model.md, "Data channel"). Escalate it with
+    ``policy={"text.prompt_injection.data_model": "sanitize"}`` (cut it, in either mode) or
+    ``"reject"``, once your own documents show an acceptable rate.
+
     Args:
         mode: ``"reject"`` refuses the document (``text.prompt_injection.data``); ``"cut"``
             removes each injected span and reports it (``text.prompt_injection.data_cut``,
@@ -400,11 +409,23 @@ class DataInjection(Verifier):
         """The highest segment score of ``text`` in [0, 1]."""
         return self.scan(text).score
 
-    def cut(self, text: str) -> tuple[str, list[DataHit]]:
-        """``text`` without its injected spans (repeated until none is left), and what was cut."""
+    def rule_backed(self, hit: DataHit) -> bool:
+        """Whether the rules alone put ``hit`` at or above the threshold (what refuses by default)."""
+        score = hit.rules_score / HIDDEN_FACTOR if hit.where in _HIDDEN else hit.rules_score
+        return score >= self.threshold
+
+    def cut(self, text: str, model: bool = True) -> tuple[str, list[DataHit]]:
+        """``text`` without its injected spans (repeated until none is left), and what was cut.
+
+        ``model=False`` cuts only the spans the rules alone find (see the class docstring).
+        """
         done: list[DataHit] = []
         for _ in range(4):
-            hits = [h for h in self.scan(text).hits if h.score >= self.threshold]
+            hits = [
+                h
+                for h in self.scan(text).hits
+                if h.score >= self.threshold and (model or self.rule_backed(h))
+            ]
             if not hits:
                 break
             text = _remove(text, [h.span for h in hits])
@@ -429,8 +450,27 @@ class DataInjection(Verifier):
                 action=Action.WARN,
                 detail={"length": len(text)},
             )
-        strong = [h for h in scan.hits if h.score >= self.threshold]
+        above = [h for h in scan.hits if h.score >= self.threshold]
+        strong = [h for h in above if self.rule_backed(h)]
         weak = [h for h in scan.hits if h.score < self.threshold]
+        cut_model: list[tuple[int, int]] = []
+        for h in [h for h in above if not self.rule_backed(h)][:_MAX_FINDINGS]:
+            f = ctx.add(
+                "text.prompt_injection.data_model",
+                self._message(
+                    h,
+                    "may be an instruction addressed to the assistant (the model's judgement, "
+                    "a warning by default; escalate with policy "
+                    "{'text.prompt_injection.data_model': 'sanitize' or 'reject'})",
+                ),
+                severity=Severity.MEDIUM,
+                action=Action.WARN,
+                span=h.span,
+                score=h.score,
+                detail=h.to_dict(),
+            )
+            if f.action is Action.SANITIZE:
+                cut_model.append(h.span)
         for h in weak[:_MAX_FINDINGS]:
             ctx.add(
                 "text.prompt_injection.data_suspected",
@@ -445,9 +485,9 @@ class DataInjection(Verifier):
                 score=h.score,
                 detail=h.to_dict(),
             )
-        if not strong:
+        if not strong and not cut_model:
             return text
-        if self.mode == "reject":
+        if self.mode == "reject" and strong:
             for h in strong[:_MAX_FINDINGS]:
                 ctx.add(
                     "text.prompt_injection.data",
@@ -463,7 +503,7 @@ class DataInjection(Verifier):
                     detail=h.to_dict(),
                 )
             return text
-        kept: list[tuple[int, int]] = []
+        kept: list[tuple[int, int]] = list(cut_model)
         for h in strong:
             f = ctx.add(
                 "text.prompt_injection.data_cut",
@@ -482,7 +522,7 @@ class DataInjection(Verifier):
             return text
         out = _remove(text, kept)
         # a cut can expose another instruction (or leave one whole): cut until none is left
-        out, more = self.cut(out)
+        out, more = self.cut(out, model=bool(cut_model))
         for h in more[:_MAX_FINDINGS]:
             ctx.add(
                 "text.prompt_injection.data_cut",
