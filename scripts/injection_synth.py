@@ -16,6 +16,9 @@ Each language file is one object of string lists. Section keys:
   extraction, indirect injection hidden in documents, mixed languages);
 * ``hard``: benign messages that use trigger words (ignore, forget, password, system
   prompt, pretend, developer mode, override, previous, ...) innocently;
+* ``everyday``: more benign messages with trigger words (issue #16): conversational
+  "forget/ignore/instead/new instructions", everyday password questions, persona and
+  role-play requests, and questions *about* prompt injection (benign as prompts);
 * ``goal``: attacker payloads (imperative clauses) used by ``{goal}`` in ``inject``;
 * any other key (``name``, ``city``, ``food``, ``topic``, ``doc``) is a slot.
 
@@ -28,7 +31,9 @@ Public functions (all deterministic, deduplicated, balanced across ``LANGS``):
 
 * ``benign_chat(n, seed)``: ordinary user messages (label 0);
 * ``injection_synth(n, seed)``: injection / jailbreak attempts (label 1);
-* ``hard_benign(n, seed)``: benign messages with injection trigger words (label 0).
+* ``hard_benign(n, seed)``: benign messages with injection trigger words (label 0);
+* ``everyday_benign(n, seed)``: the ``everyday`` section (label 0), kept apart so that the
+  three calls above still reproduce the data the shipped weights were trained on.
 
 Many benign templates use the ordinary "glue" that injections also need (politeness forms,
 request verbs such as "tell me", "write", "print", "say", "repeat", "from now on", pronouns,
@@ -185,3 +190,8 @@ def injection_synth(n: int = 1500, seed: int = 6) -> list[str]:
 def hard_benign(n: int = 1000, seed: int = 8) -> list[str]:
     """Benign messages that use injection trigger words innocently, balanced across LANGS."""
     return _generate(n, seed, _section_one("hard"))
+
+
+def everyday_benign(n: int = 600, seed: int = 9) -> list[str]:
+    """Everyday "forget/ignore/instead", password, persona and injection-discussion messages (label 0)."""
+    return _generate(n, seed, _section_one("everyday"))

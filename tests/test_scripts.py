@@ -48,3 +48,13 @@ def test_templates_are_data_one_file_per_language() -> None:
         assert {"phrase", "chat", "inject", "hard", "goal"} <= set(data), lang
     # the generator is code, the templates are not
     assert len((SCRIPTS / "injection_synth.py").read_text("utf-8").splitlines()) < 250
+
+
+def test_everyday_benign_is_deterministic_and_covers_every_language() -> None:
+    synth = _synth()
+    texts = synth.everyday_benign(300)
+    assert texts == synth.everyday_benign(300)
+    assert len(texts) == len(set(texts)) == 300
+    for lang in synth.LANGS:
+        assert synth.DATA[lang]["everyday"], lang
+    assert not any("{" in t for t in texts), [t for t in texts if "{" in t][:3]
