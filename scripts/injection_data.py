@@ -309,6 +309,12 @@ def synth_hard_benign() -> list[Item]:
     return [(t, 0) for t in _synth().hard_benign()]
 
 
+def synth_everyday_benign() -> list[Item]:
+    """Hand-written everyday benign messages with trigger words (conversational forget/ignore/instead,
+    password questions, personas and role-play, questions about prompt injection), many languages."""
+    return [(t, 0) for t in _synth().everyday_benign()]
+
+
 def synth_injections() -> list[Item]:
     """Hand-written injection templates in many languages (scripts/injection_synth.py)."""
     return [(t, 1) for t in _synth().injection_synth()]
@@ -339,6 +345,7 @@ LOADERS: dict[str, Callable[[], list[Item]]] = {
     "python_docs": python_docs,
     "synth_benign_chat": synth_benign_chat,
     "synth_hard_benign": synth_hard_benign,
+    "synth_everyday_benign": synth_everyday_benign,
     "synth_injections": synth_injections,
 }
 
