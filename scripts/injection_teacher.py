@@ -198,6 +198,7 @@ def load_pool() -> tuple[dict[str, list[tuple[str, int]]], dict[str, list[tuple[
 
 
 BAND_BENIGN = 0.01  # validation benign fraction the cascade's band may hold (pre-registered rule 2)
+DISTILL_CANDIDATE = 0.5  # the one distillation weight compared (pre-registered rule 3)
 
 
 def band_and_thresholds(
@@ -241,9 +242,11 @@ def _balanced(flags: np.ndarray, y: np.ndarray) -> float:
 
 
 def select_cascade() -> None:
-    """Pre-registered rule 2, on the training pool only: for each fold X of ``tr.SELECT_SETS``, the
-    fast model and the teacher head are trained without X; band and thresholds come from that
-    run's validation split; balanced accuracy on X for fast alone, teacher alone and cascades."""
+    """Pre-registered rules 2 and 3, on the training pool only: for each fold X of
+    ``tr.SELECT_SETS``, the fast model, the teacher head and the distilled fast model (soft
+    targets from that head) are trained without X; band and thresholds come from that run's
+    validation split; balanced accuracy on X for fast alone, distilled, teacher alone and the
+    cascades."""
     train_sets, _, held = load_pool()
     emb = Embedder()
     res: dict[str, dict[str, float]] = {}
@@ -260,15 +263,22 @@ def select_cascade() -> None:
         xt, yx = [t for t, _ in train_sets[name]], np.array([lab for _, lab in train_sets[name]])
         f_val, g_val, f_x, g_x = fast.score(vt), head.score(vt), fast.score(xt), head.score(xt)
         p = band_and_thresholds(f_val, g_val, yv)
+        tr.DISTILL = DISTILL_CANDIDATE
+        try:
+            dist = tr.train_recipe(others, held2, tr.SEED, head=head)
+        finally:
+            tr.DISTILL = 0.0
+        d_x = dist.score(xt)
         res[name] = {
             "fast": _balanced(f_x >= fast.threshold, yx),
+            "distilled": _balanced(d_x >= dist.threshold, yx),
             "teacher": _balanced(g_x >= head.threshold, yx),
             "cascade_teacher": _balanced(cascade_flags(f_x, g_x, p, "teacher"), yx),
             "cascade_mean": _balanced(cascade_flags(f_x, g_x, p, "mean"), yx),
             "band_x_benign": float((f_x[yx == 0] >= p["lo"]).mean()) if (yx == 0).any() else -1.0,
         }
         print(f"  select {name}: {json.dumps(res[name])} ({time.time() - t1:.0f}s)", flush=True)
-    keys = ("fast", "teacher", "cascade_teacher", "cascade_mean")
+    keys = ("fast", "distilled", "teacher", "cascade_teacher", "cascade_mean")
     means = {k: float(np.mean([r[k] for r in res.values()])) for k in keys}
     print(f"SELECT-CASCADE means {json.dumps(means)}")
     (data.ROOT / "scripts" / "_teacher_select.json").write_text(

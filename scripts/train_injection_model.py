@@ -267,7 +267,10 @@ def embedded(tr: dict[str, list[tuple[str, int]]], n: int, seed: int) -> dict[st
 
 
 def distill(
-    items: list[tuple[str, int, float]], datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str]
+    items: list[tuple[str, int, float]],
+    datasets: dict[str, list[tuple[str, int]]],
+    holdout_texts: list[str],
+    head: Any = None,
 ) -> list[tuple[str, float, float]]:
     """Soft targets: ``(1 - DISTILL) * label + DISTILL * teacher score``. The teacher (USE
     embeddings + head, scripts/injection_teacher.py) is trained on the same training rows; an
@@ -275,15 +278,15 @@ def distill(
     import injection_teacher as teacher
 
     teacher.tr = sys.modules[__name__]  # this module's constants, also when run as __main__
-    emb = teacher.Embedder()
-    rows, val = teacher.training_rows(datasets, holdout_texts)
-    head = teacher.train_head(emb, rows, val)
+    if head is None:
+        rows, val = teacher.training_rows(datasets, holdout_texts)
+        head = teacher.train_head(teacher.Embedder(), rows, val)
     g = head.score([_AUG_SOURCE.get(t, t) for t, _, _ in items])
     return [(t, (1 - DISTILL) * lab + DISTILL * float(gi), w) for (t, lab, w), gi in zip(items, g)]
 
 
 def train_recipe(
-    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
+    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int, head: Any = None
 ) -> ev.Scorer:
     """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
     tr, val = split(datasets, holdout_texts, seed)
@@ -291,7 +294,7 @@ def train_recipe(
         tr.update(embedded(tr, EMBED, seed))
     items: list[Any] = weighted(tr, random.Random(seed), aug=True)
     if DISTILL:
-        items = distill(items, datasets, holdout_texts)
+        items = distill(items, datasets, holdout_texts, head)
     model = fit(items, Featurizer(BITS), seed)
     scorer = calibrate(export(model), val)
     scorer.model = model
