@@ -204,7 +204,7 @@ def latency() -> list[Row]:
 
 GOAL_TPR, GOAL_LANG_TPR, GOAL_FPR = "≥ 95 %", "≥ 85 %", "≤ 0.5 %"
 #: held-out injections and held-out benign prompts of the prompt channel (injection_data names)
-GOAL_POSITIVES = ("deepset", "purplellama_pi", "giskard")
+GOAL_POSITIVES = ("deepset", "purplellama_pi", "giskard", "tensor_trust")
 GOAL_NEGATIVES = ("deepset", "frr_multilingual", "harmful_requests")
 
 

