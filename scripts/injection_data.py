@@ -230,7 +230,7 @@ def _ui_domain_is_test(domain: str) -> bool:
 #: gettext domains whose catalogs may be trained on: the PostgreSQL programs (PostgreSQL
 #: licence, permissive). Other catalogs on a Debian host are mostly GPL/LGPL (their
 #: /usr/share/doc/*/copyright), so they are evaluation-only: no weights are trained on them.
-PERMISSIVE_UI_DOMAINS = re.compile(r"(initdb|libpq5|pg_[a-z_]+|pgscripts|postgres|psql|plpgsql|ecpg[a-z_]*)-\d+")
+PERMISSIVE_UI_DOMAINS = re.compile(r"(initdb|libpq5|pg_[a-z_]+|pgscripts|postgres|psql|plpgsql|ecpg\w*)-\d+")
 
 
 def ui_messages_by_language(test: bool, permissive_only: bool = False) -> dict[str, set[str]]:
