@@ -284,6 +284,31 @@ def select_cascade() -> None:
     (data.ROOT / "scripts" / "_teacher_select.json").write_text(
         json.dumps({"folds": res, "means": means}, indent=1, sort_keys=True) + "\n"
     )
+    write_section("SELECT", select_table(res, means))
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace the card's generated section ``name`` (between its BEGIN/END markers)."""
+    begin, end = f"<!-- BEGIN GENERATED {name} -->", f"<!-- END GENERATED {name} -->"
+    text = tr.CARD.read_text(encoding="utf-8")
+    if begin not in text:
+        return
+    pre, _, rest = text.partition(begin)
+    _, _, post = rest.partition(end)
+    tr.CARD.write_text(f"{pre}{begin}\n\n{body.strip()}\n\n{end}{post}", encoding="utf-8")
+
+
+def select_table(res: dict[str, dict[str, float]], means: dict[str, float]) -> str:
+    cols = ("fast", "distilled", "teacher", "cascade_teacher", "cascade_mean", "band_x_benign")
+    lines = ["| left-out training dataset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for name, r in res.items():
+        lines.append(f"| {name} | " + " | ".join(ev._fmt(r.get(c)) for c in cols) + " |")
+    lines.append("| **mean** | " + " | ".join(ev._fmt(means.get(c)) for c in cols) + " |")
+    return "\n".join(lines) + (
+        "\n\nBalanced accuracy on the left-out dataset at each candidate's threshold from its own"
+        " validation split; `band_x_benign`: fraction of the left-out dataset's benign rows whose"
+        " fast score reaches the cascade's band (\u2013: no benign rows)."
+    )
 
 
 def main() -> None:
@@ -310,6 +335,10 @@ def main() -> None:
                "test": res, "test_strict": strict}  # fmt: skip
         EVAL_OUT.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
         print(ev.table(res))
+        v = head.validation
+        write_section("TEACHER", ev.table(res) + (
+            f"\nAt the teacher's own threshold (validation benign FPR <= {tr.TARGET_FPR}); validation: "
+            f"{v['n_injection']} injections, {v['n_benign']} benign, AUC {v['auc']:.3f}."))  # fmt: skip
     print(f"done in {time.time() - t0:.0f}s")
 
 
