@@ -315,7 +315,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--heldout", action="store_true", help="also score the held-out sets")
     ap.add_argument("--select", action="store_true", help="cascade leave-one-dataset-out (training pool)")
+    ap.add_argument("--card", action="store_true", help="rewrite the card's selection table from its JSON")
     args = ap.parse_args()
+    if args.card:
+        sel = json.loads((data.ROOT / "scripts" / "_teacher_select.json").read_text())
+        write_section("SELECT", select_table(sel["folds"], sel["means"]))
+        return
     if args.select:
         select_cascade()
         return
