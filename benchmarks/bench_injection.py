@@ -236,12 +236,17 @@ def channel_score(pipe: Any) -> Callable[[Sequence[str]], np.ndarray]:
     return score
 
 
-def _refused(pipe: Any, texts: Sequence[str]) -> tuple[float, float]:
-    """Fractions of ``texts`` the pipeline refuses, and accepts with an injection warning."""
+MODEL_CODE = "text.prompt_injection.model"
+
+
+def _refused(pipe: Any, texts: Sequence[str]) -> tuple[float, float, float]:
+    """Fractions of ``texts`` the pipeline refuses, accepts with an injection warning, and that
+    either refuses or its model stage reports (what it would refuse were the model to refuse)."""
     reports = pipe.run_batch(list(texts))
     refused = [not r.ok for r in reports]
     warned = [r.ok and any("inject" in c for c in r.codes) for r in reports]
-    return float(np.mean(refused)), float(np.mean(warned))
+    would = [not r.ok or MODEL_CODE in r.codes for r in reports]
+    return float(np.mean(refused)), float(np.mean(warned)), float(np.mean(would))
 
 
 def _kb_texts(sets: dict[str, list[tuple[str, int]]], n: int = 300) -> list[str]:
@@ -305,36 +310,28 @@ def goals(full: list[str]) -> list[Row]:
             f"{float(np.mean(sp >= 0.5)):.3f}, FPR {float(np.mean(sn >= 0.5)):.4f}"
         )
         rows.append(Row(g, what, value=round(100 * tpr, 1), unit="%", goal=GOAL_TPR, note=note))
-        by_lang = data.purplellama_pi_multilingual_by_language()
-        for lang, texts in sorted(by_lang.items()):
+        held_names = [n for n in (*data.TEST, *data.EVAL_ONLY) if n in sets]
+        for lang, texts in sorted(data.purplellama_pi_multilingual_by_language().items()):
             t = ev.tpr_at_fpr(sn, score(texts), 0.01)
             what = f"translated injections, {lang} ({len(texts)}; PurpleLlama, held out): TPR at FPR <= 1%"
             rows.append(Row(g, what, value=round(100 * t, 1), unit="%", goal=GOAL_LANG_TPR))
-        for name in sorted(n for n in (*data.TEST, *data.EVAL_ONLY) if n in sets):
-            benign = [t for t, y in sets[name] if y == 0]
-            if benign:
-                r = _refused(pipe, benign)
-                rows.append(
-                    Row(
-                        g,
-                        f"benign refused by ks.text.default(): {name} ({len(benign)}, held out)",
-                        value=round(100 * r, 2),
-                        unit="%",
-                        goal=GOAL_FPR,
-                    )
-                )
-        for lang, texts in sorted(data.frr_multilingual_by_language().items()):
-            r = _refused(pipe, texts)
-            rows.append(
-                Row(
-                    g,
-                    f"benign refused by ks.text.default(): frr_multilingual {lang} ({len(texts)})",
-                    value=round(100 * r, 2),
-                    unit="%",
-                    goal=GOAL_FPR,
-                )
-            )
+        benign_sets = [(f"{n}, held out", [t for t, y in sets[n] if y == 0]) for n in sorted(held_names)]
+        by_lang = sorted(data.frr_multilingual_by_language().items())
+        benign_sets += [(f"frr_multilingual {lang}", texts) for lang, texts in by_lang]
+        for label, texts in benign_sets:
+            if not texts:
+                continue
+            r, w, m = _refused(pipe, texts)
+            note = f"warned {100 * w:.2f} %; refused if the model stage refused: {100 * m:.2f} %"
+            what = f"benign refused by ks.text.default(): {label} ({len(texts)})"
+            rows.append(Row(g, what, value=round(100 * r, 2), unit="%", goal=GOAL_FPR, note=note))
         kb = _kb_texts(sets)
+        for st in _injection_stages(pipe):
+            if hasattr(st, "band") and hasattr(st, "fast"):  # a cascade: how much reaches its second stage
+                for label, texts in [("held-out benign prompts", neg), ("1 KB held-out benign texts", kb)]:
+                    frac = float(np.mean(st.fast.score_batch(texts) >= st.band))
+                    what = f"{type(st).__name__}: fraction of {label} ({len(texts)}) sent to the teacher"
+                    rows.append(Row(g, what, value=round(100 * frac, 2), unit="%"))
     else:
         rows.append(Row(g, "accuracy goals: corpora absent (../shared/corpora)"))
         kb = [PROMPT_1KB] * 100
