@@ -62,7 +62,7 @@ class Embedder:
         if not self.dirty:
             return
         keys = np.array(sorted(self.vecs))
-        tmp = self.path.with_suffix(".tmp.npz")
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")  # several runs may share the cache
         np.savez(tmp, keys=keys, vecs=np.stack([self.vecs[k] for k in keys]).astype(np.float32))
         tmp.replace(self.path)
         self.dirty = 0
@@ -241,7 +241,7 @@ def _balanced(flags: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(parts))
 
 
-def select_cascade() -> None:
+def select_cascade(folds: Sequence[str] = ()) -> None:
     """Pre-registered rules 2 and 3, on the training pool only: for each fold X of
     ``tr.SELECT_SETS``, the fast model, the teacher head and the distilled fast model (soft
     targets from that head) are trained without X; band and thresholds come from that run's
@@ -250,7 +250,7 @@ def select_cascade() -> None:
     train_sets, _, held = load_pool()
     emb = Embedder()
     res: dict[str, dict[str, float]] = {}
-    for name in tr.SELECT_SETS:
+    for name in folds or tr.SELECT_SETS:
         if name not in train_sets:
             continue
         t1 = time.time()
@@ -263,15 +263,15 @@ def select_cascade() -> None:
         xt, yx = [t for t, _ in train_sets[name]], np.array([lab for _, lab in train_sets[name]])
         f_val, g_val, f_x, g_x = fast.score(vt), head.score(vt), fast.score(xt), head.score(xt)
         p = band_and_thresholds(f_val, g_val, yv)
-        tr.DISTILL = DISTILL_CANDIDATE
-        try:
-            dist = tr.train_recipe(others, held2, tr.SEED, head=head)
-        finally:
-            tr.DISTILL = 0.0
-        d_x = dist.score(xt)
-        res[name] = {
-            "fast": _balanced(f_x >= fast.threshold, yx),
-            "distilled": _balanced(d_x >= dist.threshold, yx),
+        res[name] = {"fast": _balanced(f_x >= fast.threshold, yx)}
+        if DISTILL_CANDIDATE:
+            tr.DISTILL = DISTILL_CANDIDATE
+            try:
+                dist = tr.train_recipe(others, held2, tr.SEED, head=head)
+            finally:
+                tr.DISTILL = 0.0
+            res[name]["distilled"] = _balanced(dist.score(xt) >= dist.threshold, yx)
+        res[name] |= {
             "teacher": _balanced(g_x >= head.threshold, yx),
             "cascade_teacher": _balanced(cascade_flags(f_x, g_x, p, "teacher"), yx),
             "cascade_mean": _balanced(cascade_flags(f_x, g_x, p, "mean"), yx),
@@ -279,8 +279,12 @@ def select_cascade() -> None:
         }
         print(f"  select {name}: {json.dumps(res[name])} ({time.time() - t1:.0f}s)", flush=True)
     keys = ("fast", "distilled", "teacher", "cascade_teacher", "cascade_mean")
-    means = {k: float(np.mean([r[k] for r in res.values()])) for k in keys}
+    got = [k for k in keys if any(k in r for r in res.values())]
+    means = {k: float(np.mean([r[k] for r in res.values() if k in r])) for k in got}
     print(f"SELECT-CASCADE means {json.dumps(means)}")
+    if folds:  # a part of the folds (run in parallel with another part): no card update
+        print(f"SELECT-PART {json.dumps(res)}")
+        return
     (data.ROOT / "scripts" / "_teacher_select.json").write_text(
         json.dumps({"folds": res, "means": means}, indent=1, sort_keys=True) + "\n"
     )
@@ -316,13 +320,18 @@ def main() -> None:
     ap.add_argument("--heldout", action="store_true", help="also score the held-out sets")
     ap.add_argument("--select", action="store_true", help="cascade leave-one-dataset-out (training pool)")
     ap.add_argument("--card", action="store_true", help="rewrite the card's selection table from its JSON")
+    ap.add_argument("--folds", default="", help="comma-separated: run only these selection folds")
+    ap.add_argument("--no-distill", action="store_true", help="selection without the distilled candidate")
     args = ap.parse_args()
     if args.card:
         sel = json.loads((data.ROOT / "scripts" / "_teacher_select.json").read_text())
         write_section("SELECT", select_table(sel["folds"], sel["means"]))
         return
+    if args.no_distill:
+        global DISTILL_CANDIDATE
+        DISTILL_CANDIDATE = 0.0
     if args.select:
-        select_cascade()
+        select_cascade([f for f in args.folds.split(",") if f])
         return
     t0 = time.time()
     train_sets, tests, held = load_pool()
