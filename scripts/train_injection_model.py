@@ -61,7 +61,6 @@ VAL_FRAC = 0.15
 TARGET_FPR = 0.005  # validation benign FPR the threshold is set at
 EMBED = 1500  # indirect-injection augmentation rows per class (0: none)
 DISTILL = 0.0  # weight of the teacher's soft label in the training target (0: hard labels only)
-CASCADE = 0  # 1: also train and ship the teacher head of the cascade (InjectionCascade)
 OUT = data.ROOT / "keras_sanitize" / "data"
 CARD = data.ROOT / "docs" / "injection_model.md"
 STAGE_SRC = data.ROOT / "keras_sanitize" / "text" / "injection_model.py"
@@ -276,25 +275,6 @@ def teacher_head(datasets: dict[str, list[tuple[str, int]]], holdout_texts: list
     return teacher.train_head(teacher.Embedder(), rows, val)
 
 
-def cascade_arrays(scorer: ev.Scorer, val: list[tuple[str, int]]) -> dict[str, np.ndarray]:
-    """The shipped head with the cascade's band and thresholds, from the validation split only."""
-    import injection_teacher as teacher
-
-    head = scorer.head
-    texts, yv = [t for t, _ in val], np.array([lab for _, lab in val])
-    f_val, g_val = scorer.score(texts), head.score(texts)
-    p = teacher.band_and_thresholds(f_val, g_val, yv)
-    inband_benign = g_val[(f_val >= p["lo"]) & (yv == 0)]
-    strict = min(float(inband_benign.max()) + 1e-6, 0.999) if inband_benign.size else p["teacher"]
-    return {
-        **{k: np.asarray(v, dtype=np.float32) for k, v in head.params.items()},
-        "platt": np.array([head.a, head.b], dtype=np.float64),
-        "band": np.array(p["lo"], dtype=np.float64),
-        "threshold": np.array(p["teacher"], dtype=np.float64),
-        "strict_threshold": np.array(strict, dtype=np.float64),
-    }
-
-
 def distill(
     items: list[tuple[str, int, float]],
     datasets: dict[str, list[tuple[str, int]]],
@@ -322,7 +302,7 @@ def train_recipe(
     if EMBED:
         tr.update(embedded(tr, EMBED, seed))
     items: list[Any] = weighted(tr, random.Random(seed), aug=True)
-    if (DISTILL or CASCADE) and head is None:
+    if DISTILL and head is None:
         head = teacher_head(datasets, holdout_texts)
     if DISTILL:
         items = distill(items, datasets, holdout_texts, head)
@@ -354,21 +334,6 @@ def pin(npz_sha: str, keras_sha: str, threshold: float, strict: float) -> None:
     src = re.sub(r'NPZ_SHA256 = "[0-9a-f]*"', f'NPZ_SHA256 = "{npz_sha}"', src)
     src = re.sub(r'KERAS_SHA256 = "[0-9a-f]*"', f'KERAS_SHA256 = "{keras_sha}"', src)
     STAGE_SRC.write_text(src, encoding="utf-8")
-
-
-CASCADE_SRC = data.ROOT / "keras_sanitize" / "text" / "injection_cascade.py"
-TEACHER_SRC = data.ROOT / "keras_sanitize" / "text" / "_teacher.py"
-
-
-def pin_cascade(head_sha: str, cas: dict[str, np.ndarray]) -> None:
-    src = TEACHER_SRC.read_text(encoding="utf-8")
-    src = re.sub(r'HEAD_SHA256 = "[0-9a-f]*"', f'HEAD_SHA256 = "{head_sha}"', src)
-    TEACHER_SRC.write_text(src, encoding="utf-8")
-    src = CASCADE_SRC.read_text(encoding="utf-8")
-    for name, key in (("BAND", "band"), ("CASCADE_THRESHOLD", "threshold"),
-                      ("CASCADE_STRICT_THRESHOLD", "strict_threshold")):  # fmt: skip
-        src = re.sub(rf"\n{name} = [0-9.e-]+", f"\n{name} = {float(cas[key])!r}", src)
-    CASCADE_SRC.write_text(src, encoding="utf-8")
 
 
 def recalibrate(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -> None:
@@ -447,12 +412,6 @@ def main() -> None:
             diff = max(float(np.abs(npz[k] - v).max()) for k, v in scorer.weights.items())
             print(f"max |weight difference| vs shipped: {diff:.3g}; threshold "
                   f"{scorer.threshold} vs {float(npz['threshold'])}")  # fmt: skip
-        if CASCADE:
-            _, val = split(train_sets, held, SEED)
-            new = cascade_arrays(scorer, val)
-            with np.load(OUT / "injection_teacher.npz", allow_pickle=False) as npz:
-                hd = max(float(np.abs(npz[k] - v).max()) for k, v in new.items())
-            print(f"max |teacher head difference| vs shipped (weights, band, thresholds): {hd:.3g}")
         return
     tests = {n: all_sets[n] for n in (*data.TEST, *data.EVAL_ONLY) if n in all_sets}
     test_metrics = ev.evaluate(scorer, tests, ev.reference_benign(tests))
@@ -462,7 +421,7 @@ def main() -> None:
         "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED,
         "epochs": EPOCHS, "dropout": [DROPOUT_IN, DROPOUT_HIDDEN], "l2": L2, "lr": LR,
         "target_validation_fpr": TARGET_FPR, "embed": EMBED, "train_sizes": scorer.train_sizes,
-        "distill": DISTILL, "cascade": CASCADE,
+        "distill": DISTILL,
         "test_datasets": list(data.TEST), "validation": scorer.validation,
         "strict_threshold": scorer.strict_threshold,
     }  # fmt: skip
@@ -478,11 +437,6 @@ def main() -> None:
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
     save_keras(scorer.model, OUT / "injection_model.keras")
-    if CASCADE:
-        _, val = split(train_sets, held, SEED)
-        cas = cascade_arrays(scorer, val)
-        np.savez_compressed(OUT / "injection_teacher.npz", **cas)  # type: ignore[arg-type]
-        pin_cascade(sha256(OUT / "injection_teacher.npz"), cas)
     lodo: dict[str, Any] = {}
     if not args.no_lodo:
         for name in ev.LODO_SETS:
