@@ -39,7 +39,6 @@ from keras_sanitize.text._injection_features import sigmoid
 
 CACHE = Path(os.environ.get("KS_USE_CACHE", "/tmp/ks_use_cache.npz"))
 WINDOW = 1024  # characters per teacher window (as the fast model); longer texts: max over windows
-HEAD_OUT = data.ROOT / "scripts" / "_teacher_head.npz"
 EVAL_OUT = data.ROOT / "scripts" / "_teacher_eval.json"
 
 
@@ -355,9 +354,6 @@ def main() -> None:
     print(f"{len(rows)} training rows, {len(val)} validation rows ({time.time() - t0:.0f}s)", flush=True)
     head = train_head(emb, rows, val)
     print(f"head trained ({time.time() - t0:.0f}s): {head.validation}", flush=True)
-    arrays: dict[str, Any] = dict(head.params)
-    np.savez(HEAD_OUT, **arrays, platt=np.array([head.a, head.b]),
-             threshold=head.threshold, strict_threshold=head.strict_threshold)  # fmt: skip
     if args.heldout:
         res = ev.evaluate_fn(head.score, head.threshold, tests, ev.reference_benign(tests))
         strict = ev.evaluate_fn(head.score, head.strict_threshold, tests, ev.reference_benign(tests))
