@@ -245,8 +245,23 @@ def _detection() -> list[Row]:
     return rows
 
 
+def _everyday() -> list[Row]:
+    """Everyday prompts that use attack words: one held-out list, one the rules were fixed against."""
+    heldout = json.loads(
+        (Path(__file__).parent / "data" / "everyday_prompts_heldout.json").read_text("utf-8")
+    )
+    tested = json.loads((ROOT / "tests" / "data" / "text" / "injection_everyday.json").read_text("utf-8"))
+    det = PromptInjectionRules()
+    return _rates("everyday prompts, 25 langs (holdout)", det, [], heldout["benign"], "FPR<=0.005") + _rates(
+        "everyday prompts, 23 langs (tests, dev)",
+        det,
+        [],
+        [t for key in ("quiet", "no_refusal") for texts in tested[key].values() for t in texts],
+    )
+
+
 def run() -> list[Row]:
-    return _speed() + _matchers() + _detection()
+    return _speed() + _matchers() + _everyday() + _detection()
 
 
 if __name__ == "__main__":

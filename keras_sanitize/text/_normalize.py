@@ -4,9 +4,11 @@
 folded text (NFKC, case-folded, Latin accents removed, invisibles dropped)
 with an offset map back to the input. The others undo one obfuscation each:
 confusable skeleton, separators inside words (``i.g.n.o.r.e``), leetspeak,
-and encoded segments (base64, hex, ROT13, reversed text, URL/HTML escapes,
-tag characters). Each is built only when the text could hold that trick, and
-every pattern here is a character class or a bounded repetition (linear).
+words broken across lines (``Ig\\nnore``, ``prev-\\nious``), and encoded
+segments (base64, hex, ROT13, reversed text, URL/HTML escapes, tag
+characters, Morse code when most of the text is Morse). Each is built only
+when the text could hold that trick, and every pattern here is a character
+class or a bounded repetition (linear).
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ def _is_leet(token: str) -> bool:
 
 
 _LEET = str.maketrans("013457@$|!8", "oieastaslib")
+#: International Morse code (letters and digits); letters are separated by spaces, words by
+#: ``/`` or by two or more spaces or a line break.
+MORSE = {
+    ".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g",
+    "....": "h", "..": "i", ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n",
+    "---": "o", ".--.": "p", "--.-": "q", ".-.": "r", "...": "s", "-": "t", "..-": "u",
+    "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z", "-----": "0",
+    ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
+    "--...": "7", "---..": "8", "----.": "9",
+}  # fmt: skip
+# Eight or more Morse letters in a row: the hint, and the runs that are decoded.
+_MORSE_RUN = r"(?:[.-]{1,6}(?:[ \t]*/[ \t]*|[ \t\r\n]+)){7,}[.-]{1,6}"
+_MORSE_RE = re2.compile(_MORSE_RUN)
+#: Share of the text's non-space characters that Morse runs must cover to be decoded.
+MORSE_SHARE = 0.5
 _B64_RE = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re2.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
 # Cheap RE2 prefilters: a view is built only when its trick could be present.
@@ -157,6 +174,35 @@ def _printable(data: bytes) -> str | None:
     return text if good >= 0.95 * len(text) and letters >= 0.5 * len(text.replace(" ", "")) else None
 
 
+def _join_broken(text: str) -> str:
+    """Remove each line break (and a hyphen before it) that falls between two letters."""
+    pieces = text.split("\n")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        prev = out[-1][:-1] if out[-1].endswith("\r") else out[-1]
+        if piece[:1].isalpha() and prev[-1:].isalpha():
+            out[-1] = prev
+        elif piece[:1].isalpha() and prev.endswith("-") and prev[-2:-1].isalpha():
+            out[-1] = prev[:-1]
+        else:
+            out.append("\n")
+        out.append(piece)
+    return "".join(out)
+
+
+def _morse(text: str) -> str | None:
+    """The decoded Morse runs of ``text`` when they make up most of it, else ``None``."""
+    runs = [m.group() for m in _MORSE_RE.finditer(text[:MAX_DECODED])]
+    dense = sum(len(r.replace(" ", "")) for r in runs)
+    if not runs or dense < MORSE_SHARE * len(re.sub(r"\s", "", text)):
+        return None
+    words = []
+    for run in runs:
+        for word in re.split(r"[ \t]*/[ \t]*|[ \t]{2,}|[ \t]*\r?\n[ \t]*", run.strip()):
+            words.append("".join(MORSE.get(code, "") for code in word.split()))
+    return " ".join(w for w in words if w) or None
+
+
 def _decoded_segments(text: str) -> Iterator[tuple[str, str]]:
     budget = MAX_DECODED
     count = 0
@@ -202,14 +248,35 @@ def _hint_set(patterns: list[str]) -> Any:
 
 
 # One RE2 Set call per side tells which tricks could be present (indices below).
+#: A trigger word broken across lines (``ig\\nnore``, ``instruc-\\ntions``): only then is the
+#: joined view built, so ordinary multi-line text does not pay for it.
+_BROKEN_HINT = "|".join(
+    w[:k] + r"-?\r?\n" + w[k:]
+    for w in (*_TRIGGERS, "anweisung", "ignorier", "vergiss", "instruccion", "consigne", "istruzion")
+    for k in range(1, len(w))
+)
 _FOLDED_HINTS = _hint_set(
-    [_MIXED_HINT.pattern, _SPACED_HINT.pattern, _LEET_HINT.pattern, _ROT13_HINT, _REVERSED_HINT]
+    [
+        _MIXED_HINT.pattern,
+        _SPACED_HINT.pattern,
+        _LEET_HINT.pattern,
+        _ROT13_HINT,
+        _REVERSED_HINT,
+        _BROKEN_HINT,
+    ]
 )
 _RAW_HINTS = _hint_set(
-    [_B64_RE.pattern, _HEX_RE.pattern, r"%[0-9a-fA-F]{2}", r"&#?\w{1,32};", "[\U000e0020-\U000e007e]"]
+    [
+        _B64_RE.pattern,
+        _HEX_RE.pattern,
+        r"%[0-9a-fA-F]{2}",
+        r"&#?\w{1,32};",
+        "[\U000e0020-\U000e007e]",
+        _MORSE_RUN,
+    ]
 )
-MIXED, SPACED, LEET, ROT13, REVERSED = range(5)
-B64, HEX, PCT, ENTITY, TAGS = range(5)
+MIXED, SPACED, LEET, ROT13, REVERSED, BROKEN = range(6)
+B64, HEX, PCT, ENTITY, TAGS, MORSE_HINT = range(6)
 #: The hints that can fire on ASCII text, as ``(side, index, pattern)``: on ASCII text the raw
 #: hints match the lower-cased text the same way (their classes are case-blind), so a matcher
 #: can add them to its own RE2 Set and learn the hints in the same pass as its rules.
@@ -220,10 +287,12 @@ ASCII_HINTS: tuple[tuple[str, int, str], ...] = (
     ("folded", LEET, r"[a-z][0-9@$|!]|[0-9@$|!][a-z]"),
     ("folded", ROT13, _ROT13_HINT),
     ("folded", REVERSED, _REVERSED_HINT),
+    ("folded", BROKEN, _BROKEN_HINT),
     ("raw", B64, _B64_RE.pattern),
     ("raw", HEX, _HEX_RE.pattern),
     ("raw", PCT, r"%[0-9a-fA-F]{2}"),
     ("raw", ENTITY, r"&#?\w{1,32};"),
+    ("raw", MORSE_HINT, _MORSE_RUN),
 )
 
 
@@ -262,6 +331,8 @@ def views(
         )
         if leet != base:
             yield "leet", leet
+    if BROKEN in found:
+        yield "joined", _join_broken(base)
     if not decode:
         return
     if hints is None:
@@ -274,6 +345,10 @@ def views(
             yield "entities", fold(unescaped).text
     if TAGS in raw:
         yield "tags", U.decode_tags(text).lower()
+    if MORSE_HINT in raw:
+        decoded_morse = _morse(text)
+        if decoded_morse is not None:
+            yield "morse", decoded_morse
     for name, decoded in _decoded_segments(text) if raw & {B64, HEX} else ():
         yield name, fold(decoded).text
         for inner_name, inner in _decoded_segments(decoded):

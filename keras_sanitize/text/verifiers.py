@@ -1,7 +1,7 @@
 """Text verifiers: detectors that score the text.
 
 * :class:`PromptInjectionRules`: weighted signatures (``keras_sanitize/data/injection_rules.toml``,
-  13 languages) matched by one RE2 ``Set`` over the normalized text and over de-obfuscated
+  28 languages) matched by one RE2 ``Set`` over the normalized text and over de-obfuscated
   and decoded views of it. Its :meth:`~PromptInjectionRules.score` works without a
   pipeline, so other detectors (a model) can combine with it.
 * :class:`InjectionModel`, :class:`InjectionEnsemble`, :class:`ModelVerifier`: the shipped
