@@ -227,14 +227,23 @@ def _ui_domain_is_test(domain: str) -> bool:
     return hashlib.sha1(domain.encode()).digest()[0] % 2 == 1
 
 
-def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
+#: gettext domains whose catalogs may be trained on: the PostgreSQL programs (PostgreSQL
+#: licence, permissive). Other catalogs on a Debian host are mostly GPL/LGPL (their
+#: /usr/share/doc/*/copyright), so they are evaluation-only: no weights are trained on them.
+PERMISSIVE_UI_DOMAINS = re.compile(r"(initdb|libpq5|pg_[a-z_]+|pgscripts|postgres|psql|plpgsql|ecpg\w*)-\d+")
+
+
+def ui_messages_by_language(test: bool, permissive_only: bool = False) -> dict[str, set[str]]:
     """Translated program messages from the host's gettext catalogs, by language code, of the
-    held-out (``test``) or the training half of the programs."""
+    held-out (``test``) or the training half of the programs (``permissive_only``: only the
+    programs of :data:`PERMISSIVE_UI_DOMAINS`)."""
     by_lang: dict[str, set[str]] = {}
     for path in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
         domain = Path(path).stem
         if domain.startswith("iso_") or _ui_domain_is_test(domain) != test:
             continue  # iso_*: bare country/language names, not messages
+        if permissive_only and not PERMISSIVE_UI_DOMAINS.fullmatch(domain):
+            continue
         lang = path.split("/")[4].split("_")[0].split("@")[0]
         try:
             with open(path, "rb") as fh:
@@ -249,7 +258,7 @@ def ui_messages_by_language(test: bool) -> dict[str, set[str]]:
 
 
 def _ui_messages(test: bool, per_language: int, seed: int) -> list[Item]:
-    by_lang = ui_messages_by_language(test)
+    by_lang = ui_messages_by_language(test, permissive_only=not test)
     rng = random.Random(seed)
     out: list[Item] = []
     for lang in sorted(by_lang):
@@ -261,8 +270,10 @@ def _ui_messages(test: bool, per_language: int, seed: int) -> list[Item]:
 
 def ui_messages_train() -> list[Item]:
     """Translated program messages (gettext catalogs in /usr/share/locale) of the training
-    half of the programs, up to 40 per language; empty on hosts without translations."""
-    return _ui_messages(False, 40, 13)
+    half of the programs whose licence is permissive (:data:`PERMISSIVE_UI_DOMAINS`), up to 300
+    per language (15 languages: about as many rows as the 40 per language of all ~100 languages
+    the source had before its GPL catalogs were dropped); empty on hosts without them."""
+    return _ui_messages(False, 300, 13)
 
 
 def ui_messages_test() -> list[Item]:
@@ -309,6 +320,12 @@ def synth_hard_benign() -> list[Item]:
     return [(t, 0) for t in _synth().hard_benign()]
 
 
+def synth_everyday_benign() -> list[Item]:
+    """Hand-written everyday benign messages with trigger words (conversational forget/ignore/instead,
+    password questions, personas and role-play, questions about prompt injection), many languages."""
+    return [(t, 0) for t in _synth().everyday_benign()]
+
+
 def synth_injections() -> list[Item]:
     """Hand-written injection templates in many languages (scripts/injection_synth.py)."""
     return [(t, 1) for t in _synth().injection_synth()]
@@ -339,11 +356,14 @@ LOADERS: dict[str, Callable[[], list[Item]]] = {
     "python_docs": python_docs,
     "synth_benign_chat": synth_benign_chat,
     "synth_hard_benign": synth_hard_benign,
+    "synth_everyday_benign": synth_everyday_benign,
     "synth_injections": synth_injections,
 }
 
 TEST = ("deepset", "purplellama_pi", "purplellama_pi_multilingual", "frr_multilingual", "giskard")
-EVAL_ONLY = ("harmful_requests", "ui_messages_test")
+#: Evaluation only: never trained on. tensor_trust and writeups (HackAPrompt/Gandalf write-ups)
+#: ship no licence, so no distributed weights are trained on them.
+EVAL_ONLY = ("harmful_requests", "ui_messages_test", "tensor_trust", "writeups")
 TRAIN = tuple(n for n in LOADERS if n not in TEST and n not in EVAL_ONLY)
 
 
@@ -391,4 +411,15 @@ def frr_multilingual_by_language() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for x in _json(path):  # type: ignore[attr-defined]
         out.setdefault(str(x.get("speaking_language", "?")), []).append(str(x["mutated_prompt"]))
+    return out
+
+
+def purplellama_pi_multilingual_by_language() -> dict[str, list[str]]:
+    """The held-out translated PurpleLlama injections grouped by ``speaking_language``."""
+    path = PI / "purplellama_cyberseceval" / "prompt_injection_multilingual_machine_translated.json"
+    if not path.exists():
+        return {}
+    out: dict[str, list[str]] = {}
+    for x in _json(path):  # type: ignore[attr-defined]
+        out.setdefault(str(x.get("speaking_language", "?")), []).append(str(x["user_input"]))
     return out

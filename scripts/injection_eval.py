@@ -33,6 +33,7 @@ class Scorer:
         self.window = window
         self.strict_threshold = thr
         self.model: Any = None
+        self.head: Any = None  # the teacher's head, when the recipe trains one
         self.validation: dict[str, Any] = {}
         self.train_sizes: dict[str, int] = {}
 

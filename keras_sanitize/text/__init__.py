@@ -63,9 +63,11 @@ def default(
        then the prompt-injection rules (reject at ``injection_threshold``,
        warn at ``injection_warn_threshold``) on the text with its markup still
        in place (fake ``</user>`` delimiters are evidence), the prompt-injection
-       model (``InjectionModel`` at its strict threshold, as a *warning*: on held-out
-       machine-translated prompts it still flags about 1%; ``injection_model=False``
-       leaves it out, for ~0.25 ms less per 1 KB and rules-only detection), then HTML
+       model (``InjectionModel`` at its strict threshold, as a *warning*: it would refuse
+       only if it refused <= 0.5% of every held-out benign set, a rule fixed before
+       measuring, and on held-out machine-translated Italian and German prompts it flags
+       1-2%; see docs/injection_model.md; ``injection_model=False`` leaves it out, for
+       ~0.25 ms less per 1 KB and rules-only detection), then HTML
        (``html_engine``, ``html_mode``), markdown links and template fragments
        (warning).
 
@@ -145,9 +147,9 @@ def default(
             threshold=injection_threshold, warn_threshold=injection_warn_threshold
         ),
         *(
-            # Advisory only: it refuses only if held-out benign FPR at this threshold is <= 0.5% on
-            # every held-out benign set (docs/injection_model.md); escalate with
-            # policy {"text.prompt_injection.model": "reject"}.
+            # Advisory only: it would refuse only at <= 0.5% on every held-out benign set; it flags 1-2%
+            # of machine-translated it/de prompts (docs/injection_model.md, make bench). Escalate with
+            # policy {"text.prompt_injection.model": "reject"} after calibrating on your traffic.
             [verifiers.InjectionModel(threshold=verifiers.InjectionModel.STRICT_THRESHOLD, action="warn")]
             if injection_model
             else []
