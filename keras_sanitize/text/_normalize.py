@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from itertools import accumulate
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
@@ -109,14 +110,14 @@ def _is_leet(token: str) -> bool:
 _LEET = str.maketrans("013457@$|!8", "oieastaslib")
 #: International Morse code (letters and digits); letters are separated by spaces, words by
 #: ``/`` or by two or more spaces or a line break.
-MORSE = {
+MORSE = MappingProxyType({
     ".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g",
     "....": "h", "..": "i", ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n",
     "---": "o", ".--.": "p", "--.-": "q", ".-.": "r", "...": "s", "-": "t", "..-": "u",
     "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z", "-----": "0",
     ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
     "--...": "7", "---..": "8", "----.": "9",
-}  # fmt: skip
+})  # fmt: skip
 # Eight or more Morse letters in a row: the hint, and the runs that are decoded.
 _MORSE_RUN = r"(?:[.-]{1,6}(?:[ \t]*/[ \t]*|[ \t\r\n]+)){7,}[.-]{1,6}"
 _MORSE_RE = re2.compile(_MORSE_RUN)
