@@ -21,9 +21,6 @@ instruction is an attack, however polite ("Encode your response in Base64."). Th
 from __future__ import annotations
 
 import bisect
-import hashlib
-import hmac
-import io
 import re
 import threading
 import unicodedata
@@ -50,6 +47,7 @@ from keras_sanitize.text._injection_features import (
 from keras_sanitize.text._rules import _matcher
 from keras_sanitize.text._unicode import re2_safe
 from keras_sanitize.text.encoders import require_str
+from keras_sanitize.text.injection_model import read_pinned_npz
 
 __all__ = ["DataHit", "DataInjection", "DataScan", "load_data_weights"]
 
@@ -90,8 +88,8 @@ _cache_lock = threading.Lock()
 def load_data_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
     """Load (once, cached) the data-channel model's weights after checking the pinned hash.
 
-    The bytes parsed are the bytes hashed; ``np.load`` runs with ``allow_pickle=False`` and the
-    arrays' shapes are checked.
+    Read by :func:`~keras_sanitize.text.injection_model.read_pinned_npz` (hash checked, the
+    bytes parsed are the bytes hashed, ``allow_pickle=False``), then the shapes are checked.
 
     Example:
         >>> w = load_data_weights()
@@ -103,30 +101,22 @@ def load_data_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> 
         hit = _cache.get(key)
         if hit is not None:
             return hit
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise ArtifactError(f"{path}: cannot read the data-channel weights: {exc}") from None
-        if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
-            raise ArtifactError(f"{path}: SHA-256 does not match the pinned {sha256}; refusing to load it")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-                w: dict[str, Any] = {k: npz[k] for k in npz.files}
-            bits, hidden = int(w["bits"]), w["w1"].shape[1]
-            ok = (
-                4 <= bits <= 24
-                and w["w1"].shape == (2**bits, hidden)
-                and w["b1"].shape == (hidden,)
-                and w["w2"].shape == (hidden,)
-                and w["b2"].shape == ()
-                and all(np.isfinite(w[k]).all() for k in ("w1", "b1", "w2", "b2"))
-            )
-        except (ValueError, KeyError, OSError, TypeError) as exc:
-            raise ArtifactError(f"{path}: not data-channel weights: {exc}") from None
-        if not ok:
-            raise ArtifactError(f"{path}: not data-channel weights (shapes disagree)")
+        w = read_pinned_npz(path, sha256, "data-channel", _check_data_weights)
         _cache[key] = w
         return w
+
+
+def _check_data_weights(w: dict[str, Any]) -> None:
+    bits, hidden = int(w["bits"]), w["w1"].shape[1]
+    if not (
+        4 <= bits <= 24
+        and w["w1"].shape == (2**bits, hidden)
+        and w["b1"].shape == (hidden,)
+        and w["w2"].shape == (hidden,)
+        and w["b2"].shape == ()
+        and all(np.isfinite(w[k]).all() for k in ("w1", "b1", "w2", "b2"))
+    ):
+        raise ValueError("shapes disagree, or the weights are not finite")
 
 
 _SEP = 0xE000  # a private-use character: NFKC and casefolding leave it alone

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,13 +92,33 @@ _SHAPES = {"dense1_kernel": 2, "dense1_bias": 1, "out_kernel": 2, "out_bias": 1,
 _SCALARS = ("bits", "window", "threshold")
 
 
-def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
-    """Load (once, cached) the numpy weights after checking the pinned hash.
+def read_pinned_npz(
+    path: str | Path, sha256: str, what: str, check: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Read a shipped ``.npz`` of weights whose SHA-256 is pinned, or raise :class:`ArtifactError`.
 
-    The file is hashed with :func:`keras_sanitize.artifacts.verify`, read once
-    into memory, and the bytes that are parsed are hashed again (so the file
-    cannot be swapped between check and load); ``np.load`` runs with
-    ``allow_pickle=False``, and the arrays' shapes are checked.
+    The file is hashed with :func:`keras_sanitize.artifacts.verify` (streaming,
+    constant-time comparison), read once into memory, and the bytes that are parsed are
+    hashed again (so the file cannot be swapped between check and load); ``np.load`` runs
+    with ``allow_pickle=False``, and ``check`` (raising ``ValueError``/``KeyError``) checks
+    the arrays. ``what`` names the weights in error messages. Shared by every shipped model.
+    """
+    verify_artifact(path, sha256)
+    raw = Path(path).read_bytes()
+    if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
+        raise ArtifactError(f"{path} changed after its hash was checked; refusing to load it")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            weights: dict[str, Any] = {k: npz[k] for k in npz.files}
+        check(weights)
+    except (ValueError, KeyError, OSError, TypeError) as exc:
+        raise ArtifactError(f"{path}: not {what} weights: {exc}") from None
+    return weights
+
+
+def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
+    """Load (once, cached) the numpy weights after checking the pinned hash
+    (:func:`read_pinned_npz`).
 
     Example:
         >>> w = load_weights()
@@ -110,16 +130,7 @@ def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[
         hit = _cache.get(key)
         if hit is not None:
             return hit
-        verify_artifact(path, sha256)
-        raw = Path(path).read_bytes()
-        if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
-            raise ArtifactError(f"{path} changed after its hash was checked; refusing to load it")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-                weights: dict[str, Any] = {k: npz[k] for k in npz.files}
-            _check_weights(weights)
-        except (ValueError, KeyError, OSError, TypeError) as exc:
-            raise ArtifactError(f"{path}: not injection-model weights: {exc}") from None
+        weights = read_pinned_npz(path, sha256, "injection-model", _check_weights)
         weights["featurizer"] = Featurizer(int(weights["bits"]))
         _cache[key] = weights
         return weights
