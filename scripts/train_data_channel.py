@@ -56,6 +56,7 @@ import data_channel_data as D  # noqa: E402
 import injection_data  # noqa: E402
 
 from keras_sanitize.text import _data_channel as dc  # noqa: E402
+from keras_sanitize.text import injection_model as im  # noqa: E402
 from keras_sanitize.text._data_view import segments, view  # noqa: E402
 
 BITS = 15
@@ -329,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = ROOT / "build" / "data_injection_model.npz"
     tmp.parent.mkdir(exist_ok=True)
     tmp.write_bytes(raw)
-    dc._cache.clear()
+    im._cache.clear()
     w = dc.load_data_weights(tmp, sha)
-    dc._cache[(str(dc.NPZ_PATH), dc.NPZ_SHA256)] = w  # score validation with the new weights
+    im._cache[(str(dc.NPZ_PATH), dc.NPZ_SHA256)] = w  # score validation with the new weights
     model_threshold = choose_model_threshold(data["val_benign"])  # type: ignore[arg-type]
     dc.MODEL_THRESHOLD = model_threshold
     det = dc.DataInjection()
@@ -343,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{model_threshold:.6f}: TPR {tpr:.3f}, FPR {float((benign >= det.threshold).mean()):.4f}"
     )
     if args.check:
-        dc._cache.clear()
+        im._cache.clear()
         shipped = dc.load_data_weights()
         same = all(
             np.allclose(np.asarray(shipped[k], np.float64), np.asarray(params[k], np.float64), atol=1e-6)

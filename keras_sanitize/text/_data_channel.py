@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,9 +80,6 @@ _HIDDEN = frozenset({"comment", "hidden", "invisible"})
 _MAX_FINDINGS = 10
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
-_cache: dict[tuple[str, str], dict[str, Any]] = {}
-_cache_lock = threading.Lock()
-
 
 def load_data_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
     """Load (once, cached) the data-channel model's weights after checking the pinned hash.
@@ -96,14 +92,7 @@ def load_data_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> 
         >>> w["w1"].shape[0] == 2 ** int(w["bits"])
         True
     """
-    key = (str(path), sha256)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            return hit
-        w = read_pinned_npz(path, sha256, "data-channel", _check_data_weights)
-        _cache[key] = w
-        return w
+    return read_pinned_npz(path, sha256, "data-channel", _check_data_weights)
 
 
 def _check_data_weights(w: dict[str, Any]) -> None:

@@ -93,27 +93,35 @@ _SCALARS = ("bits", "window", "threshold")
 
 
 def read_pinned_npz(
-    path: str | Path, sha256: str, what: str, check: Callable[[dict[str, Any]], None]
+    path: str | Path, sha256: str, what: str, prepare: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
-    """Read a shipped ``.npz`` of weights whose SHA-256 is pinned, or raise :class:`ArtifactError`.
+    """Load (once, cached) a shipped ``.npz`` of weights whose SHA-256 is pinned, or raise
+    :class:`ArtifactError`.
 
     The file is hashed with :func:`keras_sanitize.artifacts.verify` (streaming,
     constant-time comparison), read once into memory, and the bytes that are parsed are
     hashed again (so the file cannot be swapped between check and load); ``np.load`` runs
-    with ``allow_pickle=False``, and ``check`` (raising ``ValueError``/``KeyError``) checks
-    the arrays. ``what`` names the weights in error messages. Shared by every shipped model.
+    with ``allow_pickle=False``, and ``prepare`` checks the arrays (raising
+    ``ValueError``/``KeyError``) and may add derived entries. ``what`` names the weights in
+    error messages. Shared by every shipped model; one cache keyed by path and pin.
     """
-    verify_artifact(path, sha256)
-    raw = Path(path).read_bytes()
-    if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
-        raise ArtifactError(f"{path} changed after its hash was checked; refusing to load it")
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            weights: dict[str, Any] = {k: npz[k] for k in npz.files}
-        check(weights)
-    except (ValueError, KeyError, OSError, TypeError) as exc:
-        raise ArtifactError(f"{path}: not {what} weights: {exc}") from None
-    return weights
+    key = (str(path), sha256)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        verify_artifact(path, sha256)
+        raw = Path(path).read_bytes()
+        if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), str(sha256).lower()):
+            raise ArtifactError(f"{path} changed after its hash was checked; refusing to load it")
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                weights: dict[str, Any] = {k: npz[k] for k in npz.files}
+            prepare(weights)
+        except (ValueError, KeyError, OSError, TypeError) as exc:
+            raise ArtifactError(f"{path}: not {what} weights: {exc}") from None
+        _cache[key] = weights
+        return weights
 
 
 def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[str, Any]:
@@ -125,15 +133,12 @@ def load_weights(path: str | Path = NPZ_PATH, sha256: str = NPZ_SHA256) -> dict[
         >>> w["dense1_kernel"].shape[0] == 2 ** int(w["bits"])
         True
     """
-    key = (str(path), sha256)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            return hit
-        weights = read_pinned_npz(path, sha256, "injection-model", _check_weights)
-        weights["featurizer"] = Featurizer(int(weights["bits"]))
-        _cache[key] = weights
-        return weights
+    return read_pinned_npz(path, sha256, "injection-model", _prepare_weights)
+
+
+def _prepare_weights(w: dict[str, Any]) -> None:
+    _check_weights(w)
+    w["featurizer"] = Featurizer(int(w["bits"]))
 
 
 def _check_weights(w: dict[str, Any]) -> None:
